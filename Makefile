@@ -1,0 +1,58 @@
+# supportdesk — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi:app
+export SUPPORTDESK_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: help install run serve db-upgrade db-migrate test test-sqlite test-postgresql lint fmt check bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its test tools
+
+run: install ## Migrate, create a demo admin and demo tickets, serve on http://127.0.0.1:5000
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+serve: install ## Serve with gunicorn (production-style; migrate first)
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+db-upgrade: install ## Apply migrations to the configured database
+	$(BIN)/flask db upgrade
+
+db-migrate: install ## Autogenerate a migration: make db-migrate m="add ticket priority"
+	$(BIN)/flask db migrate -m "$(m)"
+
+lint: install ## ruff format --check and ruff check
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+fmt: install ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test-sqlite: install ## Run the suite on SQLite
+	$(BIN)/pytest --backend=sqlite $(PYTEST_ARGS)
+
+test-postgresql: install ## Run the suite on PostgreSQL (SUPPORTDESK_TEST_PG_URL)
+	$(BIN)/pytest --backend=postgresql $(PYTEST_ARGS)
+
+test: lint test-sqlite test-postgresql ## Lint, then the whole suite on SQLite and on PostgreSQL
+
+check: test ## Alias of test
+
+clean: ## Remove caches (keeps .venv and instance/)
+	rm -rf .pytest_cache .ruff_cache .hypothesis test-results

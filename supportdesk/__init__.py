@@ -1,0 +1,90 @@
+"""supportdesk: a self-hosted help desk."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from supportdesk.config import (
+    ConfigError,
+    engine_options,
+    load_settings,
+    resolve_database_url,
+    resolve_secret_key,
+)
+
+__all__ = ["ConfigError", "create_app"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application. Never touches the database (workers may fork afterwards).
+
+    :param overrides: setting names without the ``SUPPORTDESK_`` prefix; they win over
+        the environment.
+    :raises ConfigError: a setting is missing or invalid.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    values = load_settings(os.environ, overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    url = resolve_database_url(values, app.instance_path)
+    app.config.update(values)
+    app.config.update(
+        SECRET_KEY=resolve_secret_key(values, app.instance_path),
+        SQLALCHEMY_DATABASE_URI=url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(values, url),
+        MAX_CONTENT_LENGTH=values["MAX_REQUEST_MB"] * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # A CSRF token lives as long as the login session: an agent who keeps a reply
+        # open over lunch must not lose it to an expired token.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    logging.getLogger("supportdesk").setLevel(values["LOG_LEVEL"].upper())
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from supportdesk import cli, errors, web
+
+    web.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from supportdesk import (
+        models,  # noqa: F401  (registers every table on the metadata)
+        querystats,
+    )
+    from supportdesk.db import configure_engine
+    from supportdesk.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    with app.app_context():  # creating the engine does not connect
+        configure_engine(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        querystats.install(db.engine, slow_ms=app.config["SLOW_QUERY_MS"])
+
+
+def _register_blueprints(app: Flask) -> None:
+    from supportdesk.auth.views import bp as auth_bp
+    from supportdesk.health.views import bp as health_bp
+    from supportdesk.tickets.views import bp as tickets_bp
+    from supportdesk.users.views import bp as users_bp
+
+    for bp in (auth_bp, health_bp, tickets_bp, users_bp):
+        app.register_blueprint(bp)

@@ -1,0 +1,67 @@
+"""Staff login and logout."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from supportdesk.auth.forms import LoginForm
+from supportdesk.db import unit_of_work
+from supportdesk.extensions import db, login_manager
+from supportdesk.users.models import User
+from supportdesk.users.service import authenticate
+
+bp = Blueprint("auth", __name__)
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to continue."
+login_manager.login_message_category = "info"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Return the logged-in staff member for the session, if still active."""
+    try:
+        user = db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+    return user if user is not None and user.is_active else None
+
+
+def safe_next_url(target: str | None) -> str | None:
+    """Return ``target`` only if it is a path on this site (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    """Show the login form; log the staff member in on valid credentials."""
+    next_url = safe_next_url(request.args.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("tickets.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        with unit_of_work():
+            user = authenticate(form.email.data or "", form.password.data or "")
+        if user is not None:
+            login_user(user)
+            return redirect(next_url or url_for("tickets.index"), code=303)
+        form.password.errors.append("Email or password is wrong, or the account is disabled.")
+        return render_template("auth/login.html", form=form), 401
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    """Log out (a POST with CSRF, so no link can log staff out)."""
+    logout_user()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"), code=303)

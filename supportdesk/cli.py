@@ -1,0 +1,140 @@
+"""Admin commands: ``flask create-user``, ``flask seed``, ``flask demo``."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from supportdesk.db import unit_of_work
+from supportdesk.errors import DomainError
+from supportdesk.extensions import db
+from supportdesk.seed import seed_demo_data
+from supportdesk.tickets.models import Ticket
+from supportdesk.users.models import User, UserRole
+from supportdesk.users.service import create_user
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+DEMO_TICKETS = 200
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app's ``flask`` CLI."""
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(seed_command)
+    app.cli.add_command(demo_command)
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--name", "full_name", required=True, help="Full name shown to colleagues.")
+@click.option("--admin", is_flag=True, help="Give the user the admin role.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+def create_user_command(email: str, full_name: str, admin: bool, password_stdin: bool) -> None:
+    """Create a staff account; asks for the password twice unless --password-stdin."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    role = UserRole.ADMIN if admin else UserRole.AGENT
+    try:
+        with unit_of_work():
+            user = create_user(email, full_name=full_name, password=password, role=role)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.role.value} {user.email} (id {user.id}).")
+
+
+@click.command("seed")
+@click.option(
+    "--tickets",
+    "n_tickets",
+    type=click.IntRange(0, 10_000_000),
+    default=200,
+    show_default=True,
+    help="How many tickets to create.",
+)
+@click.option(
+    "--seed",
+    "seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Random seed: the same seed gives the same data.",
+)
+@click.option(
+    "--comments-per-ticket",
+    type=click.FloatRange(0, 12),
+    default=3.0,
+    show_default=True,
+    help="Average number of comments per ticket.",
+)
+@click.option(
+    "--staff",
+    type=click.IntRange(1, 500),
+    default=None,
+    help="Demo agents (default: tickets/20, between 5 and 50).",
+)
+@click.option("--tags", type=click.IntRange(0, 40), default=None, help="Tags (default 40).")
+@click.option("--append", is_flag=True, help="Add to a desk that already has tickets.")
+def seed_command(
+    n_tickets: int,
+    seed: int,
+    comments_per_ticket: float,
+    staff: int | None,
+    tags: int | None,
+    append: bool,
+) -> None:
+    """Fill the database with deterministic demo data."""
+    try:
+        with (
+            unit_of_work(),
+            click.progressbar(length=n_tickets, label="Seeding tickets", file=sys.stderr) as bar,
+        ):
+            result = seed_demo_data(
+                tickets=n_tickets,
+                seed=seed,
+                staff=staff,
+                tags=tags,
+                comments_per_ticket=comments_per_ticket,
+                append=append,
+                progress=bar.update,
+            )
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Seeded {result.tickets} tickets, {result.comments} comments, "
+        f"{result.tag_links} tag links, {result.staff} staff, {result.tags} tags."
+    )
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Make a fresh desk usable: a demo admin (password printed once) and demo tickets."""
+    with unit_of_work():
+        admin = db.session.scalar(sa.select(User).where(User.role == UserRole.ADMIN).limit(1))
+        password = None
+        if admin is None:
+            password = secrets.token_urlsafe(12)
+            admin = create_user(
+                DEMO_ADMIN_EMAIL, full_name="Demo Admin", password=password, role=UserRole.ADMIN
+            )
+        seeded = None
+        if db.session.scalar(sa.select(Ticket.id).limit(1)) is None:
+            seeded = seed_demo_data(tickets=DEMO_TICKETS, seed=1)
+    if seeded is not None:
+        click.echo(f"Seeded {seeded.tickets} demo tickets.")
+    click.echo("")
+    if password is not None:
+        click.echo(f"  Log in at http://127.0.0.1:5000/login as {admin.email}")
+        click.echo(f"  password: {password}   (shown once; keep it)")
+    else:
+        click.echo(f"  Log in at http://127.0.0.1:5000/login as {admin.email}")
+        click.echo("  (its password was printed when it was created;")
+        click.echo("   `flask create-user` makes another account)")
+    click.echo("")

@@ -1,0 +1,201 @@
+"""Configuration: defaults, environment variables (``SUPPORTDESK_*``) and overrides.
+
+Every value is parsed and validated here, once. A bad value raises :class:`ConfigError`
+with one line that names the variable; ``wsgi.py`` and ``gunicorn.conf.py`` turn that
+into a clean exit instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+PREFIX = "SUPPORTDESK_"
+ENVIRONMENTS = ("development", "production", "testing")
+SUPPORTED_DRIVERS = {
+    "sqlite": {"pysqlite"},
+    "postgresql": {"psycopg2"},
+}
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid."""
+
+
+def int_setting(minimum: int, maximum: int | None = None) -> Callable[[str, Any], int]:
+    """Return a parser for a whole number between ``minimum`` and ``maximum``."""
+
+    def parse(name: str, raw: Any) -> int:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+            raise ConfigError(f"{PREFIX}{name} must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{PREFIX}{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def parse(name: str, raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{PREFIX}{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _text(name: str, raw: Any) -> str:
+    return str(raw)
+
+
+def _database_url(name: str, raw: Any) -> str:
+    try:
+        url = make_url(str(raw))
+    except ArgumentError:
+        raise ConfigError(f"{PREFIX}{name} is not a database URL: {raw!r}") from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS or driver not in SUPPORTED_DRIVERS[backend]:
+        raise ConfigError(
+            f"{PREFIX}{name} has an unsupported scheme {url.drivername!r}; "
+            "use sqlite:///path or postgresql+psycopg2://user@host/db"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration value: how to parse it and its default."""
+
+    parse: Callable[[str, Any], Any]
+    default: Any
+
+
+SETTINGS: dict[str, Setting] = {
+    "ENV": Setting(_choice(*ENVIRONMENTS), "development"),
+    "DATABASE_URL": Setting(_database_url, None),  # None: SQLite in the instance folder
+    "SECRET_KEY": Setting(_text, None),
+    "DB_POOL_SIZE": Setting(int_setting(1, 1000), 5),
+    "DB_MAX_OVERFLOW": Setting(int_setting(0, 1000), 10),
+    "DB_POOL_TIMEOUT": Setting(int_setting(1, 600), 3),
+    "DB_POOL_RECYCLE": Setting(int_setting(-1), 3600),
+    "DB_STATEMENT_TIMEOUT_MS": Setting(int_setting(0), 30000),
+    "DB_LOCK_TIMEOUT_MS": Setting(int_setting(0), 5000),
+    "SQLITE_BUSY_TIMEOUT_MS": Setting(int_setting(0), 5000),
+    "MAX_REQUEST_MB": Setting(int_setting(1, 4096), 30),
+    "QUERY_STATS": Setting(_bool, None),  # None: on outside production
+    "SLOW_QUERY_MS": Setting(int_setting(0), 200),
+    "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),
+}
+
+
+def load_settings(
+    environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Parse every setting from defaults, ``SUPPORTDESK_*`` variables and overrides.
+
+    Overrides use the names without the prefix (``{"DB_POOL_SIZE": 2}``) and win over the
+    environment. Unknown override names are refused so that a typo cannot pass silently.
+    """
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(SETTINGS) - PASSTHROUGH_KEYS
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, setting in SETTINGS.items():
+        if name in overrides:
+            raw = overrides[name]
+        elif PREFIX + name in environ:
+            raw = environ[PREFIX + name]
+        else:
+            values[name] = setting.default
+            continue
+        values[name] = None if raw is None else setting.parse(name, raw)
+    for key in PASSTHROUGH_KEYS & set(overrides):
+        values[key] = overrides[key]
+    if values["QUERY_STATS"] is None:
+        values["QUERY_STATS"] = values["ENV"] != "production"
+    return values
+
+
+# Flask settings tests may set directly (they are not read from the environment).
+PASSTHROUGH_KEYS = {"WTF_CSRF_ENABLED", "TESTING", "SERVER_NAME", "LOGIN_DISABLED"}
+
+
+def resolve_secret_key(values: dict[str, Any], instance_path: str) -> str:
+    """Return the secret key: required in production, generated once in development."""
+    key = values["SECRET_KEY"]
+    if key:
+        return str(key)
+    if values["ENV"] == "production":
+        raise ConfigError(
+            f"{PREFIX}SECRET_KEY is required when {PREFIX}ENV=production "
+            '(generate one with: python -c "import secrets; print(secrets.token_hex(32))")'
+        )
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two workers starting at once must not both write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def resolve_database_url(values: dict[str, Any], instance_path: str) -> URL:
+    """Return the database URL: the configured one, or SQLite in the instance folder."""
+    if values["DATABASE_URL"]:
+        return make_url(values["DATABASE_URL"])
+    return make_url(f"sqlite:///{Path(instance_path) / 'supportdesk.db'}")
+
+
+def engine_options(values: dict[str, Any], url: URL) -> dict[str, Any]:
+    """Build SQLAlchemy engine options for the configured backend."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "postgresql":
+        server_options = (
+            f"-c statement_timeout={values['DB_STATEMENT_TIMEOUT_MS']} "
+            f"-c lock_timeout={values['DB_LOCK_TIMEOUT_MS']}"
+        )
+        options["connect_args"] = {
+            "connect_timeout": 10,
+            "application_name": "supportdesk",
+            "options": server_options,
+        }
+    else:
+        options["connect_args"] = {"timeout": values["SQLITE_BUSY_TIMEOUT_MS"] / 1000}
+        if url.database in (None, "", ":memory:"):
+            return options  # in-memory SQLite uses a single static connection, no pool
+    options.update(
+        pool_size=values["DB_POOL_SIZE"],
+        max_overflow=values["DB_MAX_OVERFLOW"],
+        pool_timeout=values["DB_POOL_TIMEOUT"],
+        pool_recycle=values["DB_POOL_RECYCLE"],
+    )
+    return options

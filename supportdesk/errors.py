@@ -1,0 +1,93 @@
+"""Domain errors and the error pages (no stack trace is ever shown to a user)."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy.exc as sa_exc
+from flask import Flask, Response, g, render_template, request
+from flask_wtf.csrf import CSRFError
+from jinja2 import TemplateNotFound
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+
+class DomainError(Exception):
+    """A business rule refused an operation; the message is safe to show to staff."""
+
+
+class NotFoundError(DomainError):
+    """The thing asked for does not exist."""
+
+
+class ConflictError(DomainError):
+    """The operation conflicts with existing data (a duplicate, a stale version)."""
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sa_exc.TimeoutError, _database_unavailable)
+    app.register_error_handler(sa_exc.OperationalError, _database_unavailable)
+    app.register_error_handler(InternalServerError, _internal_error)
+
+
+def render_error(code: int, *, title: str, message: str) -> tuple[str, int]:
+    """Render the error page for ``code`` (a template per code, or the generic one)."""
+    context = {"code": code, "title": title, "message": message, "request_id": g.get("request_id")}
+    try:
+        return render_template(f"errors/{code}.html", **context), code
+    except TemplateNotFound:
+        return render_template("errors/generic.html", **context), code
+
+
+def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
+    if exc.code is None or exc.code < 400:
+        return exc.get_response()
+    body, code = render_error(exc.code, title=exc.name, message=exc.description or "")
+    response = exc.get_response()
+    response.set_data(body)
+    response.status_code = code
+    response.content_type = "text/html; charset=utf-8"
+    return response
+
+
+def _csrf_error(exc: CSRFError) -> tuple[str, int]:
+    return render_error(
+        400,
+        title="The form could not be accepted",
+        message="Its security token was missing or no longer valid (for example after you "
+        "logged out in another tab). Go back, reload the page and send it again; "
+        "your browser usually keeps what you typed.",
+    )
+
+
+def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    log.error(
+        "database unavailable (request %s, %s %s): %s",
+        g.get("request_id"),
+        request.method,
+        request.path,
+        type(exc).__name__,
+    )
+    body, code = render_error(
+        503,
+        title="The desk is busy",
+        message="The database did not answer in time. Nothing you sent was saved; "
+        "please try again in a few seconds.",
+    )
+    return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _internal_error(exc: InternalServerError) -> tuple[str, int]:
+    original = exc.original_exception or exc
+    log.error("unhandled error (request %s)", g.get("request_id"), exc_info=original)
+    return render_error(
+        500,
+        title="Something went wrong",
+        message="The error has been logged. Nothing you sent was saved.",
+    )

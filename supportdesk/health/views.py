@@ -1,0 +1,50 @@
+"""Health checks for load balancers and monitoring (no login)."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
+
+from supportdesk.extensions import db
+
+bp = Blueprint("health", __name__, url_prefix="/health")
+log = logging.getLogger(__name__)
+
+
+@bp.get("")
+def health() -> ResponseReturnValue:
+    """Answer 200 while the process serves; the database is not touched."""
+    return jsonify(status="ok")
+
+
+@bp.get("/database")
+def database() -> ResponseReturnValue:
+    """Run ``SELECT 1`` and report the connection pool, or 503 with a short reason."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        reason = (
+            "timed out waiting for a connection"
+            if isinstance(exc, sa.exc.TimeoutError)
+            else "database unreachable"
+        )
+        return jsonify(status="unavailable", reason=reason), 503
+    pool = db.session.get_bind().engine.pool
+    stats = {
+        "size": _call(pool, "size"),
+        "checked_in": _call(pool, "checkedin"),
+        "checked_out": _call(pool, "checkedout"),
+        "overflow": _call(pool, "overflow"),
+    }
+    return jsonify(status="ok", pool=stats)
+
+
+def _call(pool: object, name: str) -> int | None:
+    method = getattr(pool, name, None)
+    return method() if callable(method) else None

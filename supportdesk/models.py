@@ -1,0 +1,19 @@
+"""Import every model so that the metadata (and Alembic) see all tables."""
+
+from supportdesk.audit.models import AuditLog
+from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets.models import Comment, Counter, Ticket, TicketPriority, TicketStatus
+from supportdesk.users.models import User, UserRole
+
+__all__ = [
+    "AuditLog",
+    "Comment",
+    "Counter",
+    "Tag",
+    "Ticket",
+    "TicketPriority",
+    "TicketStatus",
+    "User",
+    "UserRole",
+    "ticket_tags",
+]

@@ -1,0 +1,409 @@
+"""Deterministic demo data, fast enough for a million tickets.
+
+The same ``seed`` and anchor day give the same data. On PostgreSQL rows go in with
+``COPY`` in batches; on SQLite with multi-row ``executemany`` inserts. Everything runs on
+the session's connection, so the caller's unit of work commits or rolls back all of it.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import io
+import random
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from werkzeug.security import generate_password_hash
+
+from supportdesk.errors import DomainError
+from supportdesk.extensions import db
+from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.numbering import reserve_ticket_numbers
+from supportdesk.users.models import User, UserRole
+
+BATCH = 20_000
+SPAN_DAYS = 730
+
+# fmt: off
+TAG_NAMES = [
+    "billing", "refund", "invoice", "login", "password", "sso", "api", "webhook", "mobile",
+    "android", "ios", "desktop", "export", "import", "csv", "pdf", "email", "notifications",
+    "performance", "outage", "bug", "feature-request", "onboarding", "training", "security",
+    "privacy", "gdpr", "integration", "slack", "jira", "salesforce", "shipping", "returns",
+    "warranty", "hardware", "network", "vpn", "printer", "licence", "upgrade",
+]
+SUBJECTS = (
+    "Cannot log in to",
+    "Error when opening",
+    "Slow response from",
+    "Question about",
+    "Request a change to",
+    "Unexpected charge on",
+    "Missing data in",
+    "Crash in",
+    "How do I configure",
+    "Timeout while syncing",
+    "Broken link in",
+    "Refund for",
+)
+OBJECTS = (
+    "the dashboard",
+    "my invoice",
+    "the mobile app",
+    "the API",
+    "our SSO setup",
+    "the export",
+    "the billing page",
+    "email notifications",
+    "the admin console",
+    "the shared inbox",
+    "the reporting module",
+    "the webhook",
+    "the printer driver",
+)
+WORDS = [
+    "customer", "account", "order", "payment", "screen", "message", "window", "setting",
+    "report", "server", "browser", "update", "version", "network", "device", "license", "team",
+    "user", "password", "service", "data", "please", "urgent", "again", "yesterday", "today",
+    "error", "failed", "working", "since", "after", "before", "tried", "restart", "cache",
+    "cookie", "upload", "download", "attached", "screenshot", "log", "trace",
+]
+# fmt: on
+RARE_WORDS = ("zephyrine", "quokkaflow", "marmalix", "obsidianet", "vortexal")
+# fmt: off
+FIRST_NAMES = [
+    "Ana", "Ben", "Chloé", "Dmitri", "Esra", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kaito",
+    "Lena", "Mateo", "Nora",
+]
+LAST_NAMES = [
+    "Adler", "Berg", "Costa", "Duarte", "Eriksen", "Fischer", "Garcia", "Horvat", "Ivanova",
+    "Jensen", "Kim",
+]
+# fmt: on
+PRIORITY_WEIGHTS = {
+    TicketPriority.LOW: 30,
+    TicketPriority.MEDIUM: 45,
+    TicketPriority.HIGH: 18,
+    TicketPriority.URGENT: 7,
+}
+
+
+class SeedRefusedError(DomainError):
+    """Seeding would mix demo data into a desk that already has tickets."""
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What :func:`seed_demo_data` wrote."""
+
+    staff: int
+    tags: int
+    tickets: int
+    comments: int
+    tag_links: int
+
+
+def seed_demo_data(
+    *,
+    tickets: int,
+    seed: int = 1,
+    staff: int | None = None,
+    tags: int | None = None,
+    comments_per_ticket: float = 3.0,
+    append: bool = False,
+    anchor: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SeedResult:
+    """Insert demo staff, tags, tickets, comments and tag links.
+
+    :param tickets: how many tickets to create.
+    :param anchor: the newest possible timestamp (default: today 00:00 UTC).
+    :param progress: called with the number of tickets written after each batch.
+    :raises SeedRefusedError: tickets exist and ``append`` is false.
+    """
+    session = db.session
+    if not append and session.scalar(sa.select(Ticket.id).limit(1)) is not None:
+        raise SeedRefusedError(
+            "The database already has tickets; use --append to add demo data to them."
+        )
+    rng = random.Random(seed)  # noqa: S311  (demo data, reproducible on purpose)
+    now = dt.datetime.now(dt.UTC)
+    anchor = anchor or now.replace(hour=0, minute=0, second=0, microsecond=0)
+    staff_count = staff if staff is not None else max(5, min(50, tickets // 20))
+    tag_count = min(len(TAG_NAMES), tags if tags is not None else 40)
+
+    staff_ids = _seed_staff(rng, staff_count, seed)
+    tag_ids = _seed_tags(rng, tag_count)
+    writer = _writer_for(session.connection())
+    # Busy agents get much more work than quiet ones (Zipf-like weights).
+    assignee_weights = [1 / (i + 1) ** 0.9 for i in range(len(staff_ids))]
+    tag_weights = [1 / (i + 1) ** 0.7 for i in range(len(tag_ids))]
+    priorities, priority_weights = zip(*PRIORITY_WEIGHTS.items(), strict=True)
+
+    written = comments_written = links_written = 0
+    while written < tickets:
+        n = min(BATCH, tickets - written)
+        ids, numbers = writer.reserve(n)
+        ticket_rows: list[tuple[Any, ...]] = []
+        comment_rows: list[tuple[Any, ...]] = []
+        link_rows: list[tuple[Any, ...]] = []
+        for ticket_id, number in zip(ids, numbers, strict=True):
+            age_days = rng.random() ** 1.3 * SPAN_DAYS  # more recent tickets than old ones
+            created = anchor - dt.timedelta(days=age_days, seconds=rng.randrange(86_400))
+            status = _status_for_age(rng, age_days)
+            priority = rng.choices(priorities, priority_weights)[0]
+            unassigned = rng.random() < (0.35 if status == TicketStatus.OPEN else 0.05)
+            assignee = None if unassigned else rng.choices(staff_ids, assignee_weights)[0]
+            creator = rng.choice(staff_ids)
+            n_comments = (
+                min(12, int(rng.expovariate(1 / comments_per_ticket)))
+                if (comments_per_ticket > 0)
+                else 0
+            )
+            last = created
+            for _ in range(n_comments):
+                last = min(anchor, last + dt.timedelta(minutes=rng.randrange(5, 4 * 1440)))
+                comment_rows.append(
+                    (
+                        ticket_id,
+                        rng.choice(staff_ids),
+                        _sentence(rng, 8, 30),
+                        rng.random() < 0.25,
+                        last,
+                        last,
+                    )
+                )
+            resolved = None
+            if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+                resolved = min(anchor, last + dt.timedelta(minutes=rng.randrange(10, 2880)))
+                last = resolved
+            title = f"{rng.choice(SUBJECTS)} {rng.choice(OBJECTS)}"
+            if rng.random() < 0.001:
+                title += f" ({rng.choice(RARE_WORDS)})"
+            ticket_rows.append(
+                (
+                    ticket_id,
+                    number,
+                    title,
+                    _sentence(rng, 15, 60),
+                    status.value,
+                    priority.rank,
+                    creator,
+                    assignee,
+                    resolved,
+                    None,
+                    1,
+                    created,
+                    last,
+                )
+            )
+            k = min(len(tag_ids), max(0, round(rng.gauss(2, 1))))
+            for tag_id in _weighted_sample(rng, tag_ids, tag_weights, k):
+                link_rows.append((ticket_id, tag_id, created))
+        writer.write_tickets(ticket_rows)
+        writer.write_comments(comment_rows)
+        writer.write_links(link_rows)
+        written += n
+        comments_written += len(comment_rows)
+        links_written += len(link_rows)
+        if progress is not None:
+            progress(n)
+    return SeedResult(len(staff_ids), len(tag_ids), written, comments_written, links_written)
+
+
+def _status_for_age(rng: random.Random, age_days: float) -> TicketStatus:
+    # Old tickets are almost all finished; the last weeks hold the live backlog.
+    p_finished = 0.995 if age_days > 60 else 0.6 if age_days > 7 else 0.3
+    if rng.random() < p_finished:
+        return TicketStatus.CLOSED if rng.random() < 0.7 else TicketStatus.RESOLVED
+    return rng.choices(
+        (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.WAITING_ON_CUSTOMER),
+        (55, 30, 15),
+    )[0]
+
+
+def _sentence(rng: random.Random, low: int, high: int) -> str:
+    words = rng.choices(WORDS, k=rng.randrange(low, high))
+    return " ".join(words).capitalize() + "."
+
+
+def _weighted_sample(
+    rng: random.Random, items: Sequence[int], weights: Sequence[float], k: int
+) -> set[int]:
+    chosen: set[int] = set()
+    while len(chosen) < k:
+        chosen.add(rng.choices(items, weights)[0])
+    return chosen
+
+
+def _seed_staff(rng: random.Random, count: int, seed: int) -> list[int]:
+    """Create (or reuse) ``count`` demo agents; they cannot log in until reset."""
+    session = db.session
+    # One hash of a random password shared by all demo agents: hashing 50 passwords one
+    # by one would cost seconds, and nobody knows this password anyway.
+    unusable = generate_password_hash(secrets.token_urlsafe(32))
+    ids: list[int] = []
+    for i in range(count):
+        email = f"agent{i + 1}@demo.supportdesk.test"
+        surname = LAST_NAMES[(i * 7 + seed) % len(LAST_NAMES)]
+        existing = session.scalar(sa.select(User.id).where(User.email == email))
+        if existing is not None:
+            ids.append(existing)
+            continue
+        user = User(
+            email=email,
+            full_name=f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {surname}",
+            password_hash=unusable,
+            role=UserRole.AGENT,
+        )
+        session.add(user)
+        session.flush()
+        ids.append(user.id)
+    return ids
+
+
+def _seed_tags(rng: random.Random, count: int) -> list[int]:
+    session = db.session
+    ids: list[int] = []
+    for i, name in enumerate(TAG_NAMES[:count]):
+        existing = session.scalar(sa.select(Tag.id).where(Tag.name == name))
+        if existing is not None:
+            ids.append(existing)
+            continue
+        tag = Tag(name=name, colour=f"#{(i * 2654435761) % 0xFFFFFF:06x}", description="")
+        session.add(tag)
+        session.flush()
+        ids.append(tag.id)
+    return ids
+
+
+TICKET_COLUMNS = (
+    "id",
+    "number",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "creator_id",
+    "assignee_id",
+    "resolved_at",
+    "deleted_at",
+    "version",
+    "created_at",
+    "updated_at",
+)
+COMMENT_COLUMNS = ("ticket_id", "author_id", "body", "is_internal", "created_at", "updated_at")
+LINK_COLUMNS = ("ticket_id", "tag_id", "created_at")
+
+
+class _Writer(abc.ABC):
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+
+    @abc.abstractmethod
+    def reserve(self, n: int) -> tuple[list[int], list[int]]:
+        """Return ``n`` fresh ticket ids and ticket numbers."""
+
+    @abc.abstractmethod
+    def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ticket rows (in ``TICKET_COLUMNS`` order, priority as its rank)."""
+
+    @abc.abstractmethod
+    def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert comment rows (``COMMENT_COLUMNS`` order)."""
+
+    @abc.abstractmethod
+    def write_links(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ticket-tag links (``LINK_COLUMNS`` order)."""
+
+
+class _PostgresWriter(_Writer):
+    """COPY in batches: an order of magnitude faster than INSERTs at a million rows."""
+
+    def reserve(self, n: int) -> tuple[list[int], list[int]]:
+        rows = self.connection.execute(
+            sa.text(
+                "SELECT nextval(pg_get_serial_sequence('tickets', 'id')), "
+                "nextval('ticket_number_seq') FROM generate_series(1, :n)"
+            ),
+            {"n": n},
+        ).all()
+        return [r[0] for r in rows], sorted(r[1] for r in rows)
+
+    def _copy(self, table: str, columns: Iterable[str], rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        buffer = io.StringIO()
+        for row in rows:
+            buffer.write("\t".join(_copy_value(v) for v in row))
+            buffer.write("\n")
+        buffer.seek(0)
+        cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+        finally:
+            cursor.close()
+
+    def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
+        self._copy("tickets", TICKET_COLUMNS, rows)
+
+    def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
+        self._copy("comments", COMMENT_COLUMNS, rows)
+
+    def write_links(self, rows: list[tuple[Any, ...]]) -> None:
+        self._copy("ticket_tags", LINK_COLUMNS, rows)
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return r"\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+    return str(value)
+
+
+class _SQLiteWriter(_Writer):
+    """Executemany inserts through Core; SQLite serialises writers, so ids are ours."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        super().__init__(connection)
+        self.next_id = (connection.scalar(sa.select(sa.func.max(Ticket.id))) or 0) + 1
+
+    def reserve(self, n: int) -> tuple[list[int], list[int]]:
+        ids = list(range(self.next_id, self.next_id + n))
+        self.next_id += n
+        return ids, reserve_ticket_numbers(db.session, n)
+
+    def _insert(self, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.connection.execute(
+                sa.insert(table), [dict(zip(columns, r, strict=True)) for r in rows]
+            )
+
+    def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
+        converted = [r[:5] + (_PRIORITY_FROM_RANK[r[5]],) + r[6:] for r in rows]
+        self._insert(Ticket.__table__, TICKET_COLUMNS, converted)  # type: ignore[arg-type]
+
+    def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
+        self._insert(Comment.__table__, COMMENT_COLUMNS, rows)  # type: ignore[arg-type]
+
+    def write_links(self, rows: list[tuple[Any, ...]]) -> None:
+        self._insert(ticket_tags, LINK_COLUMNS, rows)
+
+
+_PRIORITY_FROM_RANK = {p.rank: p for p in TicketPriority}
+
+
+def _writer_for(connection: sa.Connection) -> _Writer:
+    if connection.dialect.name == "postgresql":
+        return _PostgresWriter(connection)
+    return _SQLiteWriter(connection)

@@ -1,0 +1,164 @@
+"""Tickets and their comments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supportdesk.db import Base, TimestampMixin
+from supportdesk.users.models import User
+
+if TYPE_CHECKING:
+    from supportdesk.tags.models import Tag
+
+TICKET_PREFIX = "SD-"
+
+
+class TicketStatus(enum.StrEnum):
+    """Where a ticket is in its life."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        """Human-readable name."""
+        return self.value.replace("_", " ").capitalize()
+
+
+class TicketPriority(enum.StrEnum):
+    """How urgent a ticket is; ``rank`` orders them (urgent is highest)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """Stored value: 1 (low) to 4 (urgent), so an index sorts urgent first."""
+        return _PRIORITY_RANKS[self]
+
+    @property
+    def label(self) -> str:
+        """Human-readable name."""
+        return self.value.capitalize()
+
+
+_PRIORITY_RANKS = {p: i for i, p in enumerate(TicketPriority, start=1)}
+_PRIORITY_BY_RANK = {i: p for p, i in _PRIORITY_RANKS.items()}
+
+
+class PriorityType(sa.types.TypeDecorator[TicketPriority]):
+    """Store a :class:`TicketPriority` as its rank, a small integer that sorts correctly."""
+
+    impl = sa.SmallInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
+        """Store the rank."""
+        if value is None:
+            return None
+        return TicketPriority(value).rank
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> TicketPriority | None:
+        """Load the priority from its rank."""
+        return None if value is None else _PRIORITY_BY_RANK[value]
+
+
+class Counter(Base):
+    """Named counters for backends without sequences (SQLite's ticket numbers)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class Ticket(TimestampMixin, Base):
+    """A customer's request, worked by staff."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        sa.CheckConstraint("priority BETWEEN 1 AND 4", name="priority_rank"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        # The default list: live tickets, newest first (keyset on created_at, id).
+        sa.Index(
+            "ix_tickets_live_created",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(sa.Integer, unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[TicketStatus] = mapped_column(
+        sa.Enum(
+            TicketStatus,
+            name="ticket_status",
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=TicketStatus.OPEN,
+    )
+    priority: Mapped[TicketPriority] = mapped_column(PriorityType, default=TicketPriority.MEDIUM)
+    creator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    resolved_at: Mapped[dt.datetime | None]
+    deleted_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(sa.Integer)
+
+    creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="ticket",
+        order_by="(Comment.created_at, Comment.id)",
+        lazy="raise_on_sql",
+        passive_deletes=True,
+    )
+    tags: Mapped[list[Tag]] = relationship(
+        secondary="ticket_tags",
+        order_by="Tag.name",
+        lazy="raise_on_sql",
+        passive_deletes=True,
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def reference(self) -> str:
+        """The number as staff say it, e.g. ``SD-1042``."""
+        return f"{TICKET_PREFIX}{self.number}"
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.reference}>"
+
+
+class Comment(TimestampMixin, Base):
+    """A public reply or an internal note on a ticket."""
+
+    __tablename__ = "comments"
+    __table_args__ = (sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    body: Mapped[str] = mapped_column(sa.Text)
+    is_internal: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+    ticket: Mapped[Ticket] = relationship(back_populates="comments", lazy="raise_on_sql")
+    author: Mapped[User] = relationship(lazy="raise_on_sql")

@@ -1,0 +1,55 @@
+"""Staff accounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column
+
+from supportdesk.db import Base, TimestampMixin
+
+
+class UserRole(enum.StrEnum):
+    """What a staff member may do: agents work tickets, admins also manage the desk."""
+
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class User(TimestampMixin, UserMixin, Base):
+    """A staff member who logs in to the desk."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        # Case-insensitive uniqueness: Ana@x.org and ana@x.org are one account.
+        sa.Index("uq_users_email_lower", sa.func.lower(sa.column("email")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    full_name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    role: Mapped[UserRole] = mapped_column(
+        sa.Enum(
+            UserRole,
+            name="user_role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=UserRole.AGENT,
+    )
+    last_login_at: Mapped[dt.datetime | None]
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this user may use admin-only pages."""
+        return self.role == UserRole.ADMIN
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email}>"

@@ -1,0 +1,80 @@
+"""Staff account rules: creating users, checking passwords."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from supportdesk.db import utcnow
+from supportdesk.errors import ConflictError, DomainError
+from supportdesk.extensions import db
+from supportdesk.users.models import User, UserRole
+
+MIN_PASSWORD_LENGTH = 12
+# Checked against when the email is unknown, so that both answers take as long.
+_DUMMY_HASH = generate_password_hash("supportdesk-timing-equaliser")
+
+
+class InvalidUserError(DomainError):
+    """The account data breaks a rule (bad email, short password, …)."""
+
+
+def normalise_email(email: str) -> str:
+    """Trim an email address; comparison is case-insensitive in the database."""
+    return email.strip()
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Return the user with this email, ignoring case."""
+    stmt = sa.select(User).where(sa.func.lower(User.email) == normalise_email(email).lower())
+    return db.session.scalars(stmt).one_or_none()
+
+
+def check_password_policy(password: str) -> None:
+    """Refuse passwords too short to resist guessing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidUserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def create_user(
+    email: str, *, full_name: str, password: str, role: UserRole = UserRole.AGENT
+) -> User:
+    """Create a staff account.
+
+    :raises InvalidUserError: the email or password is not acceptable.
+    :raises ConflictError: an account with this email (in any case) exists.
+    """
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise InvalidUserError(f"{email!r} is not an email address.")
+    full_name = full_name.strip()
+    if not full_name or len(full_name) > 120:
+        raise InvalidUserError("The name must have 1 to 120 characters.")
+    check_password_policy(password)
+    if find_user_by_email(email) is not None:
+        raise ConflictError(f"A user with the email {email} already exists.")
+    user = User(
+        email=email,
+        full_name=full_name,
+        password_hash=generate_password_hash(password),
+        role=role,
+        is_active=True,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the active user whose email and password match, else ``None``.
+
+    Unknown emails cost one password check too, so timing does not tell which exist.
+    """
+    user = find_user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    user.last_login_at = utcnow()
+    return user

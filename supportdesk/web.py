@@ -1,0 +1,49 @@
+"""Request-wide hooks: request ids, the login gate and query statistics headers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, Response, g, request
+from flask_login import current_user
+
+from supportdesk import querystats
+from supportdesk.extensions import login_manager
+
+# Endpoints anyone may reach; every other page requires a logged-in staff member.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.health", "health.database", "static"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def init_app(app: Flask) -> None:
+    """Install the hooks; the query counter goes first so it sees every statement."""
+    app.before_request(_start_request)
+    app.before_request(_require_login)
+    app.after_request(_finish_response)
+
+
+def _start_request() -> None:
+    querystats.reset()
+    incoming = request.headers.get("X-Request-ID", "")
+    # Trust a proxy's id only if it is short and plain; it ends up in logs and headers.
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _require_login() -> Response | None:
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+def _finish_response(response: Response) -> Response:
+    from flask import current_app
+
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    if current_app.config["QUERY_STATS"]:
+        stats = querystats.current()
+        response.headers["X-DB-Query-Count"] = str(stats.count)
+        response.headers["X-DB-Query-Time-Ms"] = f"{stats.seconds * 1000:.2f}"
+    return response

@@ -1,0 +1,253 @@
+"""Shared fixtures: one migrated database per backend per run, rolled back per test.
+
+Run with ``--backend=sqlite`` (default) or ``--backend=postgresql``; ``make test`` runs
+both. PostgreSQL tests skip with a reason only when no server is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from flask import Flask, g, has_app_context
+from flask.testing import FlaskClient, FlaskCliRunner
+from itsdangerous import URLSafeTimedSerializer
+
+from supportdesk import create_app
+from supportdesk.extensions import db
+from tests import factories
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PASSWORD = "correct horse battery"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="database backend for this run",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the SQLite pass, PostgreSQL-only tests are deselected (they run in the PG pass)."""
+    if config.getoption("--backend") == "postgresql":
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("postgresql_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"supportdesk backend: {config.getoption('--backend')}"
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--backend"))
+
+
+def pg_admin_url() -> sa.URL:
+    url = sa.make_url(os.environ.get("SUPPORTDESK_TEST_PG_URL", DEFAULT_PG_URL))
+    return url.set(drivername="postgresql+psycopg2")
+
+
+def pg_reachable() -> str | None:
+    """Return why PostgreSQL is unusable, or None when it answers."""
+    engine = sa.create_engine(pg_admin_url(), connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        return f"PostgreSQL not reachable at {pg_admin_url()!s}: {str(exc.orig).strip()[:200]}"
+    finally:
+        engine.dispose()
+    return None
+
+
+class TemporaryPostgres:
+    """Create and drop throw-away PostgreSQL databases (never postgres/test/root)."""
+
+    def __init__(self) -> None:
+        self.admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+
+    def create(self, prefix: str = "supportdesk_test") -> sa.URL:
+        name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        return pg_admin_url().set(database=name)
+
+    def drop(self, url: sa.URL) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def temporary_postgres(backend: str) -> Iterator[TemporaryPostgres]:
+    reason = pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    pg = TemporaryPostgres()
+    yield pg
+    pg.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """Return a factory of empty databases of this run's backend (dropped at the end)."""
+    created: list[sa.URL] = []
+    pg: TemporaryPostgres | None = None
+    if backend == "postgresql":
+        pg = request.getfixturevalue("temporary_postgres")
+
+    def make() -> str:
+        if pg is not None:
+            url = pg.create()
+            created.append(url)
+            return url.render_as_string(hide_password=False)
+        path = tmp_path_factory.mktemp("db") / "supportdesk.db"
+        return f"sqlite:///{path}"
+
+    yield make
+    for url in created:
+        assert pg is not None
+        pg.drop(url)
+
+
+def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
+    settings: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-" + secrets.token_hex(8),
+        "ENV": "testing",
+        "TESTING": True,
+        "QUERY_STATS": True,
+    }
+    settings.update(overrides)
+    app = create_app(settings)
+    app.instance_path = str(instance)
+    app.test_client_class = Client
+    return app
+
+
+@pytest.fixture(scope="session")
+def migrated_app(new_database_url: Any, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """The session's app on a database built by running every migration."""
+    app = make_app(new_database_url(), tmp_path_factory.mktemp("instance"))
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app
+
+
+@pytest.fixture
+def app(migrated_app: Flask) -> Iterator[Flask]:
+    """Run the test inside an outer transaction that is rolled back afterwards.
+
+    Flask-SQLAlchemy 3 ignores ``session.bind`` (its issue #1167), so the default engine
+    is swapped for one connection; the session joins it with a SAVEPOINT, and code that
+    commits only releases that savepoint.
+    """
+    engines = db._app_engines[migrated_app]
+    engine = engines[None]
+    with migrated_app.app_context():
+        connection = engine.connect()
+        outer = connection.begin()
+        engines[None] = connection  # type: ignore[assignment]
+        try:
+            yield migrated_app
+        finally:
+            db.session.remove()
+            engines[None] = engine
+            outer.rollback()
+            connection.close()
+
+
+class Client(FlaskClient):
+    """Test client that behaves like a fresh browser request every time.
+
+    Before each request the test's pending objects are committed (to the savepoint, so
+    the request can see them and a rollback in the request cannot undo them) and
+    expired, so the request loads what it needs with real SQL, as in production. Form
+    POSTs get a valid CSRF token unless ``csrf=False`` or one is given.
+    """
+
+    def open(self, *args: Any, csrf: bool = True, **kwargs: Any) -> Any:
+        if has_app_context():
+            db.session.commit()
+            g.pop("_login_user", None)
+        method = (kwargs.get("method") or "GET").upper()
+        data = kwargs.get("data")
+        if csrf and method == "POST" and (data is None or isinstance(data, dict)):
+            data = dict(data or {})
+            data.setdefault("csrf_token", self.csrf_token())
+            kwargs["data"] = data
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        """Return a token Flask-WTF accepts for this client's session."""
+        with self.session_transaction() as session:
+            raw = session.setdefault("csrf_token", secrets.token_hex(20))
+        secret = self.application.config["SECRET_KEY"]
+        return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
+
+
+@pytest.fixture
+def client(app: Flask) -> Client:
+    return app.test_client()  # type: ignore[return-value]
+
+
+class CliRunner(FlaskCliRunner):
+    """CLI runner that commits the test's objects first (see :class:`Client`)."""
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        db.session.commit()
+        return super().invoke(*args, **kwargs)
+
+
+@pytest.fixture
+def runner(app: Flask) -> CliRunner:
+    return CliRunner(app)
+
+
+@pytest.fixture
+def login_as(client: Client) -> Any:
+    """Log ``user`` in through the real login form; returns the client."""
+
+    def login(user: Any) -> Client:
+        response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return client
+
+    return login
+
+
+@pytest.fixture
+def agent(app: Flask) -> Any:
+    return factories.UserFactory(full_name="Ana Agent")
+
+
+@pytest.fixture
+def admin(app: Flask) -> Any:
+    return factories.UserFactory(admin=True, full_name="Adam Admin")
+
+
+@pytest.fixture
+def agent_client(login_as: Any, agent: Any) -> Client:
+    return login_as(agent)
+
+
+@pytest.fixture
+def admin_client(login_as: Any, admin: Any) -> Client:
+    return login_as(admin)

@@ -1,0 +1,116 @@
+import sqlalchemy as sa
+from werkzeug.security import check_password_hash
+
+from supportdesk.extensions import db
+from supportdesk.models import Comment, Tag, Ticket, TicketStatus, User, UserRole, ticket_tags
+from supportdesk.users.service import find_user_by_email
+
+
+def test_create_user_from_stdin(runner):
+    result = runner.invoke(
+        args=["create-user", "Nia@Example.com", "--name", "Nia Okafor", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created agent Nia@Example.com" in result.output
+    user = find_user_by_email("nia@example.com")
+    assert user is not None
+    assert user.full_name == "Nia Okafor"
+    assert user.role == UserRole.AGENT
+    assert check_password_hash(user.password_hash, "a long enough password")
+
+
+def test_create_admin_with_prompted_password(runner):
+    result = runner.invoke(
+        args=["create-user", "boss@example.com", "--name", "Boss", "--admin"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert find_user_by_email("boss@example.com").role == UserRole.ADMIN
+
+
+def test_create_user_with_duplicate_email_fails_with_status_1(runner, agent):
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(User))
+    result = runner.invoke(
+        args=["create-user", agent.email.upper(), "--name", "Twin", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == before
+
+
+def test_create_user_refuses_a_short_password(runner):
+    result = runner.invoke(
+        args=["create-user", "x@example.com", "--name", "X", "--password-stdin"], input="short\n"
+    )
+    assert result.exit_code == 1
+    assert "at least 12 characters" in result.output
+    assert find_user_by_email("x@example.com") is None
+
+
+def _count(model_or_table):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model_or_table))
+
+
+def test_seed_is_deterministic_and_refuses_a_desk_with_tickets(runner):
+    result = runner.invoke(args=["seed", "--tickets", "60", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert "Seeded 60 tickets" in result.output
+    assert _count(Ticket) == 60
+    assert _count(Tag) == 40
+    assert _count(Comment) > 60
+    assert _count(ticket_tags) > 0
+    titles = db.session.scalars(sa.select(Ticket.title).order_by(Ticket.number)).all()
+    numbers = db.session.scalars(sa.select(Ticket.number).order_by(Ticket.number)).all()
+    assert numbers == list(range(numbers[0], numbers[0] + 60))
+    statuses = set(db.session.scalars(sa.select(Ticket.status)))
+    assert TicketStatus.CLOSED in statuses
+
+    again = runner.invoke(args=["seed", "--tickets", "5"])
+    assert again.exit_code == 1
+    assert "--append" in again.output
+    assert _count(Ticket) == 60
+
+    appended = runner.invoke(args=["seed", "--tickets", "5", "--append"])
+    assert appended.exit_code == 0, appended.output
+    assert _count(Ticket) == 65
+    assert _count(Tag) == 40  # tags and staff are reused, not duplicated
+
+    # Same seed, same data: wipe and seed again.
+    db.session.execute(sa.delete(Ticket))
+    runner.invoke(args=["seed", "--tickets", "60", "--seed", "7"])
+    second = db.session.scalars(sa.select(Ticket.title).order_by(Ticket.number)).all()
+    assert second == titles
+
+
+def test_seeded_rows_are_consistent(runner):
+    assert runner.invoke(args=["seed", "--tickets", "300"]).exit_code == 0
+    tickets = db.session.scalars(sa.select(Ticket)).all()
+    for ticket in tickets:
+        assert ticket.updated_at >= ticket.created_at
+        finished = ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+        assert (ticket.resolved_at is not None) == finished
+    bad_comments = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Comment)
+        .join(Ticket, Ticket.id == Comment.ticket_id)
+        .where(Comment.created_at < Ticket.created_at)
+    )
+    assert bad_comments == 0
+
+
+def test_demo_creates_an_admin_once_and_seeds_an_empty_desk(runner):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "admin@example.com" in first.output
+    assert "password:" in first.output
+    assert _count(Ticket) == 200
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0
+    assert "password:" not in second.output
+    assert _count(Ticket) == 200
+    admins = db.session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.role == UserRole.ADMIN)
+    )
+    assert admins == 1

@@ -1,0 +1,53 @@
+import pytest
+
+from supportdesk import create_app
+
+
+def test_health_answers_without_login(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["X-DB-Query-Count"] == "0"
+
+
+def test_database_health_reports_the_pool(client):
+    response = client.get("/health/database")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert set(body["pool"]) == {"size", "checked_in", "checked_out", "overflow"}
+    assert body["pool"]["size"] == 5
+
+
+@pytest.fixture
+def unreachable_app(tmp_path):
+    return create_app(
+        {
+            "DATABASE_URL": "postgresql+psycopg2://nobody:s3cret@127.0.0.1:9/none",
+            "SECRET_KEY": "x",
+            "ENV": "testing",
+        }
+    )
+
+
+def test_database_health_is_503_without_credentials_when_unreachable(unreachable_app):
+    response = unreachable_app.test_client().get("/health/database")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body == {"status": "unavailable", "reason": "database unreachable"}
+    text = response.get_data(as_text=True)
+    assert "s3cret" not in text
+    assert "nobody" not in text
+
+
+def test_pages_answer_503_with_retry_after_when_database_is_down(unreachable_app):
+    client = unreachable_app.test_client()
+    client.application.config["WTF_CSRF_ENABLED"] = False
+    assert client.get("/login").status_code == 200  # the form needs no database
+    response = client.post("/login", data={"email": "a@b.c", "password": "x" * 12})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    text = response.get_data(as_text=True)
+    assert "The desk is busy" in text
+    assert "Traceback" not in text
+    assert "psycopg2" not in text
