@@ -1,3 +1,4 @@
+import pytest
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash
 
@@ -114,3 +115,24 @@ def test_demo_creates_an_admin_once_and_seeds_an_empty_desk(runner):
         sa.select(sa.func.count()).select_from(User).where(User.role == UserRole.ADMIN)
     )
     assert admins == 1
+
+
+@pytest.mark.postgresql_only
+def test_seed_with_deferred_indexes_rebuilds_every_index(app):
+    from supportdesk.seed import seed_demo_data
+
+    def index_names():
+        return set(
+            db.session.scalars(
+                sa.text(
+                    "SELECT indexname FROM pg_indexes WHERE tablename IN "
+                    "('tickets', 'comments', 'ticket_tags')"
+                )
+            )
+        )
+
+    before = index_names()
+    result = seed_demo_data(tickets=120, seed=3, defer_indexes_from=100)
+    assert result.tickets == 120
+    assert index_names() == before
+    assert _count(Ticket) == 120

@@ -13,7 +13,8 @@ ticket_tags = sa.Table(
     sa.Column("ticket_id", sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("tag_id", sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
-    sa.Index("ix_ticket_tags_tag_id", "tag_id"),
+    # (tag_id, ticket_id): tag filters probe it; the primary key serves ticket_id.
+    sa.Index("ix_ticket_tags_tag_id_ticket_id", "tag_id", "ticket_id"),
 )
 
 

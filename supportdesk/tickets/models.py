@@ -74,6 +74,11 @@ class PriorityType(sa.types.TypeDecorator[TicketPriority]):
         return None if value is None else _PRIORITY_BY_RANK[value]
 
 
+def _live_index(name: str, *columns: str) -> sa.Index:
+    where = sa.text("deleted_at IS NULL")
+    return sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)
+
+
 class Counter(Base):
     """Named counters for backends without sequences (SQLite's ticket numbers)."""
 
@@ -90,14 +95,14 @@ class Ticket(TimestampMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("priority BETWEEN 1 AND 4", name="priority_rank"),
         sa.CheckConstraint("version >= 1", name="version_positive"),
-        # The default list: live tickets, newest first (keyset on created_at, id).
-        sa.Index(
-            "ix_tickets_live_created",
-            "created_at",
-            "id",
-            postgresql_where=sa.text("deleted_at IS NULL"),
-            sqlite_where=sa.text("deleted_at IS NULL"),
-        ),
+        # Keyset indexes for the list's sorts and filters; partial on live tickets because
+        # deleted ones never show in the list (see tickets/queries.py).
+        _live_index("ix_tickets_live_created", "created_at", "id"),
+        _live_index("ix_tickets_live_updated", "updated_at", "id"),
+        _live_index("ix_tickets_live_priority", "priority", "created_at", "id"),
+        _live_index("ix_tickets_live_status", "status", "created_at", "id"),
+        # Not partial: it also serves the foreign key (deleting a user checks it).
+        sa.Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,13 +122,17 @@ class Ticket(TimestampMixin, Base):
     )
     priority: Mapped[TicketPriority] = mapped_column(PriorityType, default=TicketPriority.MEDIUM)
     creator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     resolved_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
     version: Mapped[int] = mapped_column(sa.Integer)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")
+    updated_by: Mapped[User | None] = relationship(
+        foreign_keys=[updated_by_id], lazy="raise_on_sql"
+    )
     comments: Mapped[list[Comment]] = relationship(
         back_populates="ticket",
         order_by="(Comment.created_at, Comment.id)",
@@ -138,6 +147,11 @@ class Ticket(TimestampMixin, Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed tickets are read-only until reopened."""
+        return self.status == TicketStatus.CLOSED
 
     @property
     def reference(self) -> str:

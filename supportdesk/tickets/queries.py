@@ -1,23 +1,303 @@
-"""Read-only queries for the ticket pages."""
+"""Read-only queries for the ticket pages: filters, keyset paging, eager loading."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.orm import joinedload, selectinload
 
 from supportdesk.extensions import db
-from supportdesk.tickets.models import Ticket
+from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.users.models import User
 
 PAGE_SIZE = 25
+COUNT_CAP = 10_000
+_REFERENCE = re.compile(r"^(?:SD-?)?(\d{1,9})$", re.IGNORECASE)
+
+# The keyset of each sort: its columns, ending in a unique one so that paging is exact.
+SORT_KEYS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "created": (Ticket.created_at, Ticket.id),
+    "updated": (Ticket.updated_at, Ticket.id),
+    "priority": (Ticket.priority, Ticket.created_at, Ticket.id),
+    "number": (Ticket.number,),
+}
 
 
-def newest_tickets(limit: int = PAGE_SIZE) -> list[Ticket]:
-    """Return the newest live tickets with their assignees, in one statement."""
+class InvalidCursorError(ValueError):
+    """The paging cursor was altered, or belongs to another sort."""
+
+
+@dataclass
+class TicketFilters:
+    """Validated list filters; empty values mean "no filter"."""
+
+    q: str = ""
+    statuses: list[TicketStatus] = field(default_factory=list)
+    priorities: list[TicketPriority] = field(default_factory=list)
+    assignee: str = ""  # "", "me", "none" or a user id
+    tag_ids: list[int] = field(default_factory=list)
+    created_from: dt.date | None = None
+    created_to: dt.date | None = None
+    sort: str = "created"
+    direction: str = "desc"
+
+
+@dataclass
+class TicketRow:
+    """One line of the list."""
+
+    ticket: Ticket
+    comment_count: int
+
+
+@dataclass
+class TicketPage:
+    """A page of the list, with cursors for its neighbours."""
+
+    rows: list[TicketRow]
+    next_cursor: str | None
+    prev_cursor: str | None
+    total: int | None  # capped at COUNT_CAP + 1 (shown as "10,000+")
+
+    @property
+    def total_label(self) -> str | None:
+        """The match count as shown ("10,000+" past the cap)."""
+        if self.total is None:
+            return None
+        return f"{COUNT_CAP:,}+" if self.total > COUNT_CAP else f"{self.total:,}"
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="supportdesk.tickets.cursor")
+
+
+def _key_values(ticket: Ticket, sort: str) -> list[Any]:
+    values: list[Any] = []
+    for column in SORT_KEYS[sort]:
+        value = getattr(ticket, column.key)
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, TicketPriority):
+            value = value.value
+        values.append(value)
+    return values
+
+
+def encode_cursor(secret: str, ticket: Ticket, sort: str, direction: str, towards: str) -> str:
+    """Return a signed cursor pointing after (``next``) or before (``prev``) ``ticket``."""
+    return _serializer(secret).dumps(
+        {"s": sort, "d": direction, "t": towards, "k": _key_values(ticket, sort)}
+    )
+
+
+def decode_cursor(secret: str, token: str, sort: str, direction: str) -> tuple[str, list[Any]]:
+    """Return ``(towards, key values)`` of a cursor made for this sort and direction.
+
+    :raises InvalidCursorError: the cursor is forged, damaged, or for another sort.
+    """
+    try:
+        data = _serializer(secret).loads(token)
+    except BadSignature:
+        raise InvalidCursorError("The page link was damaged; showing the first page.") from None
+    if not isinstance(data, dict) or data.get("s") != sort or data.get("d") != direction:
+        raise InvalidCursorError("The page link belongs to another sort; showing the first page.")
+    columns = SORT_KEYS[sort]
+    values = data.get("k")
+    if data.get("t") not in ("next", "prev") or not isinstance(values, list):
+        raise InvalidCursorError("The page link was damaged; showing the first page.")
+    if len(values) != len(columns):
+        raise InvalidCursorError("The page link was damaged; showing the first page.")
+    try:
+        parsed = [_parse_key(column, value) for column, value in zip(columns, values, strict=True)]
+    except (TypeError, ValueError):
+        raise InvalidCursorError("The page link was damaged; showing the first page.") from None
+    return data["t"], parsed
+
+
+def _parse_key(column: sa.ColumnElement[Any], value: Any) -> Any:
+    if column.key in ("created_at", "updated_at"):
+        parsed = dt.datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive")
+        return parsed
+    if column.key == "priority":
+        return TicketPriority(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not an integer")
+    return value
+
+
+def filter_conditions(filters: TicketFilters, *, user_id: int) -> list[sa.ColumnElement[bool]]:
+    """Return the WHERE conditions for ``filters`` (live tickets only)."""
+    conditions: list[sa.ColumnElement[bool]] = [Ticket.deleted_at.is_(None)]
+    if filters.q:
+        conditions.append(_text_condition(filters.q))
+    if filters.statuses:
+        conditions.append(Ticket.status.in_(filters.statuses))
+    if filters.priorities:
+        conditions.append(Ticket.priority.in_(filters.priorities))
+    if filters.assignee == "me":
+        conditions.append(Ticket.assignee_id == user_id)
+    elif filters.assignee == "none":
+        conditions.append(Ticket.assignee_id.is_(None))
+    elif filters.assignee:
+        conditions.append(Ticket.assignee_id == int(filters.assignee))
+    for tag_id in filters.tag_ids:  # every tag must match
+        conditions.append(
+            sa.exists().where(ticket_tags.c.ticket_id == Ticket.id, ticket_tags.c.tag_id == tag_id)
+        )
+    if filters.created_from:
+        conditions.append(Ticket.created_at >= _day_start(filters.created_from))
+    if filters.created_to:
+        conditions.append(Ticket.created_at < _day_start(filters.created_to + dt.timedelta(days=1)))
+    return conditions
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _text_condition(q: str) -> sa.ColumnElement[bool]:
+    # Substring match until full-text search lands; a number matches its ticket exactly.
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    text = sa.or_(
+        Ticket.title.ilike(pattern, escape="\\"), Ticket.description.ilike(pattern, escape="\\")
+    )
+    match = _REFERENCE.match(q.strip())
+    if match:
+        return sa.or_(Ticket.number == int(match.group(1)), text)
+    return text
+
+
+def list_tickets(
+    filters: TicketFilters, *, user_id: int, secret: str, cursor: str | None = None
+) -> TicketPage:
+    """Return one page of tickets in two statements (rows, then their tags).
+
+    The rows statement carries each ticket's comment count and the capped total of
+    matches as scalar subqueries, so the page costs the same for 1 or 25 rows.
+
+    :raises InvalidCursorError: ``cursor`` cannot be used.
+    """
+    conditions = filter_conditions(filters, user_id=user_id)
+    columns = SORT_KEYS[filters.sort]
+    descending = filters.direction == "desc"
+    towards, key = (
+        ("next", None)
+        if not cursor
+        else decode_cursor(secret, cursor, filters.sort, filters.direction)
+    )
+    # Walking backwards = walking forwards in the opposite order, then reversing.
+    forward = towards == "next"
+    order_desc = descending if forward else not descending
+    keyset: list[sa.ColumnElement[bool]] = []
+    if key is not None:
+        left = sa.tuple_(*columns)
+        right = sa.tuple_(
+            *[sa.bindparam(None, v, type_=c.type) for c, v in zip(columns, key, strict=True)]
+        )
+        keyset.append(left < right if order_desc else left > right)
+
+    comment_count = (
+        sa.select(sa.func.count(Comment.id))
+        .where(Comment.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    capped = sa.select(Ticket.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+    total = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
+    stmt = (
+        sa.select(Ticket, comment_count.label("comment_count"), total.label("total"))
+        .where(*conditions, *keyset)
+        .order_by(*[c.desc() if order_desc else c.asc() for c in columns])
+        .limit(PAGE_SIZE + 1)
+        .options(joinedload(Ticket.assignee), selectinload(Ticket.tags))
+    )
+    result = db.session.execute(stmt).unique().all()
+    more = len(result) > PAGE_SIZE
+    result = result[:PAGE_SIZE]
+    if not forward:
+        result.reverse()
+    rows = [TicketRow(ticket=r[0], comment_count=r[1]) for r in result]
+    total_count = result[0][2] if result else (0 if key is None else None)
+
+    has_next = more if forward else key is not None
+    has_prev = (key is not None) if forward else more
+    next_cursor = prev_cursor = None
+    if rows and has_next:
+        next_cursor = encode_cursor(
+            secret, rows[-1].ticket, filters.sort, filters.direction, "next"
+        )
+    if rows and has_prev:
+        prev_cursor = encode_cursor(secret, rows[0].ticket, filters.sort, filters.direction, "prev")
+    return TicketPage(rows, next_cursor, prev_cursor, total_count)
+
+
+class Option(NamedTuple):
+    """A choice in a select: a tag or a staff member."""
+
+    id: int
+    label: str
+    colour: str | None
+
+
+@dataclass
+class FilterOptions:
+    """Choices for the filter bar and the ticket form."""
+
+    tags: list[Option]
+    staff: list[Option]
+
+
+def filter_options() -> FilterOptions:
+    """Return all tags and active staff in one statement (a UNION ALL of both lists)."""
+    tags_part = sa.select(
+        sa.literal("tag").label("kind"), Tag.id, Tag.name.label("label"), Tag.colour
+    )
+    staff_part = sa.select(
+        sa.literal("user").label("kind"), User.id, User.full_name.label("label"),
+        sa.null().label("colour"),
+    ).where(User.is_active.is_(True))  # fmt: skip
+    options: dict[str, list[Option]] = {"tag": [], "user": []}
+    for row in db.session.execute(sa.union_all(tags_part, staff_part)):
+        options[row.kind].append(Option(row.id, row.label, row.colour))
+    for values in options.values():
+        values.sort(key=lambda o: o.label.lower())
+    return FilterOptions(tags=options["tag"], staff=options["user"])
+
+
+def ticket_for_page(number: int) -> Ticket | None:
+    """Return a live ticket with everything its page shows, in three statements."""
     stmt = (
         sa.select(Ticket)
-        .where(Ticket.deleted_at.is_(None))
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-        .limit(limit)
-        .options(joinedload(Ticket.assignee))
+        .where(Ticket.number == number, Ticket.deleted_at.is_(None))
+        .options(
+            joinedload(Ticket.creator),
+            joinedload(Ticket.assignee),
+            joinedload(Ticket.updated_by),
+            selectinload(Ticket.tags),
+            selectinload(Ticket.comments).joinedload(Comment.author),
+        )
     )
-    return list(db.session.scalars(stmt))
+    return db.session.scalars(stmt).unique().one_or_none()
+
+
+def ticket_for_edit(number: int) -> Ticket | None:
+    """Return a live ticket with what its edit form needs (people and tags)."""
+    stmt = (
+        sa.select(Ticket)
+        .where(Ticket.number == number, Ticket.deleted_at.is_(None))
+        .options(
+            joinedload(Ticket.assignee),
+            joinedload(Ticket.updated_by),
+            selectinload(Ticket.tags),
+        )
+    )
+    return db.session.scalars(stmt).unique().one_or_none()

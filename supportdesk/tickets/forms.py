@@ -1,0 +1,104 @@
+"""Ticket, comment and filter forms (choices are filled in by the views)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
+
+from supportdesk.tickets.models import TicketPriority, TicketStatus
+
+
+def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
+    """Return WTForms choices for ``(value, label)`` pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+STATUS_CHOICES = choices((s.value, s.label) for s in TicketStatus)
+PRIORITY_CHOICES = choices((p.value, p.label) for p in reversed(TicketPriority))
+SORT_CHOICES = choices(
+    [("created", "Created"), ("updated", "Updated"), ("priority", "Priority"), ("number", "Number")]
+)
+
+
+def _optional_int(value: Any) -> int | None:
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class TicketForm(FlaskForm):
+    """Create or edit a ticket."""
+
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField("Description", validators=[DataRequired(), Length(max=100_000)])
+    status = SelectField("Status", choices=STATUS_CHOICES, default=TicketStatus.OPEN.value)
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="medium")
+    assignee = SelectField("Assignee", coerce=_optional_int, validate_choice=True)
+    tags = SelectMultipleField("Tags", coerce=int)
+    new_tags = StringField(
+        "New tags",
+        description="Comma-separated; created if they do not exist (admins only).",
+        validators=[Optional(), Length(max=300)],
+    )
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
+    original = HiddenField()
+
+
+class QuickUpdateForm(FlaskForm):
+    """Status and assignee, changed from the ticket page."""
+
+    status = SelectField("Status", choices=STATUS_CHOICES)
+    assignee = SelectField("Assignee", coerce=_optional_int, validate_choice=True)
+    version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    original = HiddenField()
+
+
+class CommentForm(FlaskForm):
+    """A public reply or an internal note."""
+
+    body = TextAreaField("Reply", validators=[DataRequired(), Length(max=100_000)])
+    is_internal = BooleanField("Internal note (staff only)")
+
+
+_ASSIGNEE = re.compile(r"^(me|none|\d{1,9})$")
+
+
+def _assignee_filter(form: FlaskForm, field: StringField) -> None:
+    if field.data and not _ASSIGNEE.match(field.data):
+        raise ValidationError("Choose a person, “me” or “none”.")
+
+
+class TicketFilterForm(FlaskForm):
+    """The list's query-string filters. Invalid fields are reported and ignored."""
+
+    class Meta:
+        csrf = False  # a GET form: filters are bookmarkable URLs
+
+    q = StringField("Search", validators=[Optional(), Length(max=200)])
+    status = SelectMultipleField("Status", choices=STATUS_CHOICES)
+    priority = SelectMultipleField("Priority", choices=PRIORITY_CHOICES)
+    assignee = StringField("Assignee", validators=[Optional(), _assignee_filter])
+    tag = SelectMultipleField("Tags", coerce=int)
+    created_from = DateField("Created from", validators=[Optional()])
+    created_to = DateField("Created to", validators=[Optional()])
+    sort = SelectField("Sort by", choices=SORT_CHOICES, default="created")
+    dir = SelectField(
+        "Order", choices=choices([("desc", "Descending"), ("asc", "Ascending")]), default="desc"
+    )
+    cursor = HiddenField()
