@@ -315,8 +315,8 @@ def test_two_agents_editing_one_ticket_conflict_and_both_intentions_survive(app,
     saved = a.post(f"/tickets/{ticket.number}/edit",
                    data=_form_data(ticket, form_a, priority="urgent"))  # fmt: skip
     assert saved.status_code == 303
-    conflict = b.post(f"/tickets/{ticket.number}/edit",
-                      data=_form_data(ticket, form_b, description="Bob's careful notes"))  # fmt: skip
+    mine = _form_data(ticket, form_b, description="Bob's careful notes")
+    conflict = b.post(f"/tickets/{ticket.number}/edit", data=mine)
     assert conflict.status_code == 409
     text = conflict.text
     assert "Someone else saved this ticket" in text
