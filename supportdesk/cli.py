@@ -12,13 +12,14 @@ from flask import Flask
 from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
-from supportdesk.seed import seed_demo_data
+from supportdesk.seed import refresh_statistics, seed_demo_data
 from supportdesk.tickets.models import Ticket
 from supportdesk.users.models import User, UserRole
 from supportdesk.users.service import create_user
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_TICKETS = 200
+ANALYZE_FROM = 10_000  # tickets; below that autovacuum catches up soon enough
 
 
 def init_app(app: Flask) -> None:
@@ -107,6 +108,8 @@ def seed_command(
             )
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
+    if result.tickets >= ANALYZE_FROM:
+        refresh_statistics()
     click.echo(
         f"Seeded {result.tickets} tickets, {result.comments} comments, "
         f"{result.tag_links} tag links, {result.staff} staff, {result.tags} tags."

@@ -136,3 +136,14 @@ def test_seed_with_deferred_indexes_rebuilds_every_index(app):
     assert result.tickets == 120
     assert index_names() == before
     assert _count(Ticket) == 120
+
+
+@pytest.mark.postgresql_only
+def test_refresh_statistics_vacuums_the_seeded_tables(app):
+    from supportdesk.seed import refresh_statistics
+
+    refresh_statistics()  # on its own connection, outside the test's transaction
+    vacuumed = db.session.scalar(
+        sa.text("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'tickets'")
+    )
+    assert vacuumed is True

@@ -101,6 +101,8 @@ class Ticket(TimestampMixin, Base):
         _live_index("ix_tickets_live_updated", "updated_at", "id"),
         _live_index("ix_tickets_live_priority", "priority", "created_at", "id"),
         _live_index("ix_tickets_live_status", "status", "created_at", "id"),
+        # Status and priority together (the "urgent open" views and their counts).
+        _live_index("ix_tickets_live_status_priority", "status", "priority", "created_at", "id"),
         # Not partial: it also serves the foreign key (deleting a user checks it).
         sa.Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
     )

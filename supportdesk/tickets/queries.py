@@ -211,7 +211,15 @@ def list_tickets(
         .correlate(Ticket)
         .scalar_subquery()
     )
-    capped = sa.select(Ticket.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+    # Counting the first COUNT_CAP + 1 matches *in list order* walks the same index as the
+    # page instead of scanning the table; past the cap the page says "10,000+".
+    capped = (
+        sa.select(Ticket.id)
+        .where(*conditions)
+        .order_by(*[c.desc() if descending else c.asc() for c in columns])
+        .limit(COUNT_CAP + 1)
+        .subquery()
+    )
     total = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
     stmt = (
         sa.select(Ticket, comment_count.label("comment_count"), total.label("total"))
