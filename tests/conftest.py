@@ -251,3 +251,48 @@ def agent_client(login_as: Any, agent: Any) -> Client:
 @pytest.fixture
 def admin_client(login_as: Any, admin: Any) -> Client:
     return login_as(admin)
+
+
+class LiveServer:
+    """The app served over real HTTP on 127.0.0.1, on a database of its own.
+
+    Requests commit for real here (no rollback per test), so tests that use it create
+    uniquely named data.
+    """
+
+    def __init__(self, app: Flask, url: str, users: dict[str, str]) -> None:
+        self.app = app
+        self.url = url
+        self.users = users  # role -> email; every password is PASSWORD
+
+
+@pytest.fixture(scope="session")
+def live_server(new_database_url: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from supportdesk.db import unit_of_work
+    from supportdesk.users.models import UserRole
+    from supportdesk.users.service import create_user
+
+    app = make_app(new_database_url(), tmp_path_factory.mktemp("live"), TESTING=False)
+    users = {"agent": "live-agent@example.com", "admin": "live-admin@example.com",
+             "agent2": "live-agent2@example.com"}  # fmt: skip
+    with app.app_context():
+        flask_migrate.upgrade()
+        with unit_of_work():
+            create_user(users["agent"], full_name="Lina Live", password=PASSWORD)
+            create_user(users["agent2"], full_name="Omar Other", password=PASSWORD)
+            create_user(users["admin"], full_name="Ada Admin", password=PASSWORD,
+                        role=UserRole.ADMIN)  # fmt: skip
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app, f"http://127.0.0.1:{server.port}", users)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()

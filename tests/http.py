@@ -1,0 +1,60 @@
+"""A tiny HTTP client for live-server tests: cookies, CSRF tokens, no redirects."""
+
+from __future__ import annotations
+
+import html
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+@dataclass
+class Response:
+    status: int
+    text: str
+    location: str | None
+
+
+class Browserless:
+    """One user's cookie jar against a live server."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+        )
+
+    def request(self, path: str, data: dict[str, object] | None = None) -> Response:
+        body = None
+        if data is not None:
+            body = urllib.parse.urlencode(data, doseq=True).encode()
+        request = urllib.request.Request(self.base_url + path, data=body)  # noqa: S310  (loopback)
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return Response(response.status, response.read().decode(), None)
+        except urllib.error.HTTPError as error:  # 3xx (redirects are not followed), 4xx, 5xx
+            return Response(error.code, error.read().decode(), error.headers.get("Location"))
+
+    def login(self, email: str, password: str) -> None:
+        page = self.request("/login")
+        response = self.request(
+            "/login", {"email": email, "password": password, "csrf_token": hidden(page.text)}
+        )
+        assert response.status == 303, response.text[:300]
+
+
+def hidden(page: str, name: str = "csrf_token") -> str:
+    """Return the value of the hidden input ``name`` in ``page``."""
+    for tag in re.findall(r"<input[^>]*>", page):
+        if f'name="{name}"' in tag:
+            match = re.search(r'value="([^"]*)"', tag)
+            return html.unescape(match.group(1)) if match else ""
+    raise AssertionError(f"no hidden input {name!r} on the page")
