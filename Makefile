@@ -56,3 +56,6 @@ check: test ## Alias of test
 
 clean: ## Remove caches (keeps .venv and instance/)
 	rm -rf .pytest_cache .ruff_cache .hypothesis test-results
+
+bench: install ## Benchmark at 1M tickets on PostgreSQL (BENCH_TICKETS=100000 for a quick run)
+	$(BIN)/python bench/run.py

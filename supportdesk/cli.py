@@ -13,6 +13,7 @@ from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
 from supportdesk.seed import refresh_statistics, seed_demo_data
+from supportdesk.tickets import cli as tickets_cli
 from supportdesk.tickets.models import Ticket
 from supportdesk.users.models import User, UserRole
 from supportdesk.users.service import create_user
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(tickets_cli.group)
 
 
 @click.command("create-user")

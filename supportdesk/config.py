@@ -103,7 +103,9 @@ SETTINGS: dict[str, Setting] = {
     "DB_STATEMENT_TIMEOUT_MS": Setting(int_setting(0), 30000),
     "DB_LOCK_TIMEOUT_MS": Setting(int_setting(0), 5000),
     "SQLITE_BUSY_TIMEOUT_MS": Setting(int_setting(0), 5000),
-    "MAX_REQUEST_MB": Setting(int_setting(1, 4096), 30),
+    "MAX_REQUEST_MB": Setting(int_setting(1, 4096), 60),
+    "MAX_ATTACHMENT_MB": Setting(int_setting(1, 1024), 25),
+    "ATTACHMENT_DIR": Setting(_text, None),  # None: <instance>/attachments
     "QUERY_STATS": Setting(_bool, None),  # None: on outside production
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),
     "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),

@@ -101,4 +101,13 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A request that writes takes the write lock up front (IMMEDIATE): a deferred
+        # transaction that read first and writes later fails at once with "database is
+        # locked" when another writer committed meanwhile, instead of waiting its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _is_write_request() else "BEGIN")
+
+
+def _is_write_request() -> bool:
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")

@@ -1,12 +1,15 @@
 """Import every model so that the metadata (and Alembic) see all tables."""
 
+from supportdesk.attachments.models import Attachment, FormToken
 from supportdesk.audit.models import AuditLog
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import Comment, Counter, Ticket, TicketPriority, TicketStatus
 from supportdesk.users.models import User, UserRole
 
 __all__ = [
+    "Attachment",
     "AuditLog",
+    "FormToken",
     "Comment",
     "Counter",
     "Tag",

@@ -358,6 +358,10 @@ class _PostgresWriter(_Writer):
         # stay locked until commit, which only matters to a desk with no tickets yet.
         self._deferred = _secondary_indexes() if fresh else []
         connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+        # Foreign-key checks run cached plans; one planned while the tickets table looked
+        # empty (just vacuumed) would scan it for every comment row. Re-plan each time.
+        connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        self._analyzed = False
         for index in self._deferred:
             index.drop(connection)
         rows = connection.execute(
@@ -370,7 +374,7 @@ class _PostgresWriter(_Writer):
         self._ids = [r[0] for r in rows]
         self._numbers = sorted(r[1] for r in rows)
         self._offset = 0
-        self._queue: queue.Queue[tuple[str, io.StringIO] | None] = queue.Queue(maxsize=3)
+        self._queue: queue.Queue[tuple[str, io.StringIO | None] | None] = queue.Queue(maxsize=3)
         self._error: BaseException | None = None
         self._dbapi = connection.connection.dbapi_connection
         self._thread = threading.Thread(target=self._copy_loop, name="seed-copy", daemon=True)
@@ -388,7 +392,10 @@ class _PostgresWriter(_Writer):
             try:
                 cursor = self._dbapi.cursor()  # type: ignore[union-attr]
                 try:
-                    cursor.copy_expert(sql, buffer)
+                    if buffer is None:
+                        cursor.execute(sql)
+                    else:
+                        cursor.copy_expert(sql, buffer)
                 finally:
                     cursor.close()
             except BaseException as exc:  # handed to the main thread in close()
@@ -418,6 +425,9 @@ class _PostgresWriter(_Writer):
 
     def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy("tickets", TICKET_COLUMNS, rows)
+        if not self._analyzed:  # statistics for the planner before comments check their FK
+            self._queue.put(("ANALYZE tickets", None))
+            self._analyzed = True
 
     def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy("comments", COMMENT_COLUMNS, rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from flask import Flask, Response, g, request
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
 
 
 def _start_request() -> None:
+    g.request_started = time.perf_counter()
     querystats.reset()
     incoming = request.headers.get("X-Request-ID", "")
     # Trust a proxy's id only if it is short and plain; it ends up in logs and headers.
@@ -46,4 +48,10 @@ def _finish_response(response: Response) -> Response:
         stats = querystats.current()
         response.headers["X-DB-Query-Count"] = str(stats.count)
         response.headers["X-DB-Query-Time-Ms"] = f"{stats.seconds * 1000:.2f}"
+        started = g.get("request_started")
+        if started is not None:
+            total = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = (
+                f"app;dur={total:.2f}, db;dur={stats.seconds * 1000:.2f}"
+            )
     return response

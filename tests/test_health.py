@@ -8,6 +8,7 @@ def test_health_answers_without_login(client):
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
     assert response.headers["X-DB-Query-Count"] == "0"
+    assert response.headers["Server-Timing"].startswith("app;dur=")
 
 
 def test_database_health_reports_the_pool(client):

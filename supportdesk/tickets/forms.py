@@ -12,6 +12,7 @@ from wtforms import (
     DateField,
     HiddenField,
     IntegerField,
+    MultipleFileField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -58,6 +59,8 @@ class TicketForm(FlaskForm):
     )
     version = IntegerField(widget=HiddenInput(), validators=[Optional()])
     original = HiddenField()
+    attachments = MultipleFileField("Attachments")
+    form_token = HiddenField()
 
 
 class QuickUpdateForm(FlaskForm):
@@ -74,6 +77,8 @@ class CommentForm(FlaskForm):
 
     body = TextAreaField("Reply", validators=[DataRequired(), Length(max=100_000)])
     is_internal = BooleanField("Internal note (staff only)")
+    attachments = MultipleFileField("Attachments")
+    form_token = HiddenField()
 
 
 _ASSIGNEE = re.compile(r"^(me|none|\d{1,9})$")
@@ -102,3 +107,4 @@ class TicketFilterForm(FlaskForm):
         "Order", choices=choices([("desc", "Descending"), ("asc", "Ascending")]), default="desc"
     )
     cursor = HiddenField()
+    include_deleted = BooleanField("Include deleted (admins)")

@@ -14,6 +14,7 @@ from supportdesk.db import Base, TimestampMixin
 from supportdesk.users.models import User
 
 if TYPE_CHECKING:
+    from supportdesk.attachments.models import Attachment
     from supportdesk.tags.models import Tag
 
 TICKET_PREFIX = "SD-"
@@ -128,12 +129,16 @@ class Ticket(TimestampMixin, Base):
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     resolved_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
+    deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     version: Mapped[int] = mapped_column(sa.Integer)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")
     updated_by: Mapped[User | None] = relationship(
         foreign_keys=[updated_by_id], lazy="raise_on_sql"
+    )
+    deleted_by: Mapped[User | None] = relationship(
+        foreign_keys=[deleted_by_id], lazy="raise_on_sql"
     )
     comments: Mapped[list[Comment]] = relationship(
         back_populates="ticket",
@@ -148,7 +153,19 @@ class Ticket(TimestampMixin, Base):
         passive_deletes=True,
     )
 
+    attachments: Mapped[list[Attachment]] = relationship(
+        primaryjoin="and_(Attachment.ticket_id == Ticket.id, Attachment.comment_id.is_(None))",
+        order_by="Attachment.id",
+        lazy="raise_on_sql",
+        viewonly=True,
+    )
+
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_deleted(self) -> bool:
+        """Deleted tickets sit in the trash until restored or purged."""
+        return self.deleted_at is not None
 
     @property
     def is_closed(self) -> bool:
@@ -178,3 +195,6 @@ class Comment(TimestampMixin, Base):
 
     ticket: Mapped[Ticket] = relationship(back_populates="comments", lazy="raise_on_sql")
     author: Mapped[User] = relationship(lazy="raise_on_sql")
+    attachments: Mapped[list[Attachment]] = relationship(
+        order_by="Attachment.id", lazy="raise_on_sql", viewonly=True
+    )

@@ -10,7 +10,9 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from supportdesk.attachments.models import Attachment
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
@@ -46,6 +48,7 @@ class TicketFilters:
     created_to: dt.date | None = None
     sort: str = "created"
     direction: str = "desc"
+    include_deleted: bool = False  # admins only; the view enforces it
 
 
 @dataclass
@@ -135,7 +138,9 @@ def _parse_key(column: sa.ColumnElement[Any], value: Any) -> Any:
 
 def filter_conditions(filters: TicketFilters, *, user_id: int) -> list[sa.ColumnElement[bool]]:
     """Return the WHERE conditions for ``filters`` (live tickets only)."""
-    conditions: list[sa.ColumnElement[bool]] = [Ticket.deleted_at.is_(None)]
+    conditions: list[sa.ColumnElement[bool]] = []
+    if not filters.include_deleted:
+        conditions.append(Ticket.deleted_at.is_(None))
     if filters.q:
         conditions.append(_text_condition(filters.q))
     if filters.statuses:
@@ -163,6 +168,12 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+def parse_reference(text: str) -> int | None:
+    """Return the number in ``SD-1042`` or ``1042``, or None."""
+    match = _REFERENCE.match(text.strip())
+    return int(match.group(1)) if match else None
+
+
 def _text_condition(q: str) -> sa.ColumnElement[bool]:
     # Substring match until full-text search lands; a number matches its ticket exactly.
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -170,9 +181,9 @@ def _text_condition(q: str) -> sa.ColumnElement[bool]:
     text = sa.or_(
         Ticket.title.ilike(pattern, escape="\\"), Ticket.description.ilike(pattern, escape="\\")
     )
-    match = _REFERENCE.match(q.strip())
-    if match:
-        return sa.or_(Ticket.number == int(match.group(1)), text)
+    number = parse_reference(q)
+    if number is not None:
+        return sa.or_(Ticket.number == number, text)
     return text
 
 
@@ -281,27 +292,50 @@ def filter_options() -> FilterOptions:
     return FilterOptions(tags=options["tag"], staff=options["user"])
 
 
-def ticket_for_page(number: int) -> Ticket | None:
-    """Return a live ticket with everything its page shows, in three statements."""
+def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | None:
+    """Return a ticket with everything its page shows, in four statements.
+
+    1: the ticket with its people and tags (joined); 2: comments with their authors;
+    3: every attachment of the ticket, handed out to the ticket and its comments here.
+    """
+    conditions = [Ticket.number == number]
+    if not include_deleted:
+        conditions.append(Ticket.deleted_at.is_(None))
     stmt = (
         sa.select(Ticket)
-        .where(Ticket.number == number, Ticket.deleted_at.is_(None))
+        .where(*conditions)
         .options(
             joinedload(Ticket.creator),
             joinedload(Ticket.assignee),
             joinedload(Ticket.updated_by),
-            selectinload(Ticket.tags),
+            joinedload(Ticket.deleted_by),
+            joinedload(Ticket.tags),
             selectinload(Ticket.comments).joinedload(Comment.author),
         )
     )
-    return db.session.scalars(stmt).unique().one_or_none()
+    ticket = db.session.scalars(stmt).unique().one_or_none()
+    if ticket is None:
+        return None
+    by_comment: dict[int | None, list[Attachment]] = {}
+    attachments = db.session.scalars(
+        sa.select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
+    )
+    for attachment in attachments:
+        by_comment.setdefault(attachment.comment_id, []).append(attachment)
+    set_committed_value(ticket, "attachments", by_comment.get(None, []))
+    for comment in ticket.comments:
+        set_committed_value(comment, "attachments", by_comment.get(comment.id, []))
+    return ticket
 
 
-def ticket_for_edit(number: int) -> Ticket | None:
-    """Return a live ticket with what its edit form needs (people and tags)."""
+def ticket_for_edit(number: int, *, include_deleted: bool = False) -> Ticket | None:
+    """Return a ticket with what its edit form needs (people and tags)."""
+    conditions = [Ticket.number == number]
+    if not include_deleted:
+        conditions.append(Ticket.deleted_at.is_(None))
     stmt = (
         sa.select(Ticket)
-        .where(Ticket.number == number, Ticket.deleted_at.is_(None))
+        .where(*conditions)
         .options(
             joinedload(Ticket.assignee),
             joinedload(Ticket.updated_by),
@@ -309,3 +343,38 @@ def ticket_for_edit(number: int) -> Ticket | None:
         )
     )
     return db.session.scalars(stmt).unique().one_or_none()
+
+
+def matching_ids(filters: TicketFilters, *, user_id: int, limit: int) -> list[int]:
+    """Return the ids of the tickets the filters match, at most ``limit`` of them."""
+    conditions = filter_conditions(filters, user_id=user_id)
+    stmt = sa.select(Ticket.id).where(*conditions).order_by(Ticket.id).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+TRASH_PAGE = 50
+
+
+def trash_page(before: tuple[dt.datetime, int] | None = None) -> list[Ticket]:
+    """Return deleted tickets, most recently deleted first (keyset on deleted_at, id)."""
+    stmt = (
+        sa.select(Ticket)
+        .where(Ticket.deleted_at.is_not(None))
+        .order_by(Ticket.deleted_at.desc(), Ticket.id.desc())
+        .limit(TRASH_PAGE + 1)
+        .options(joinedload(Ticket.deleted_by))
+    )
+    if before is not None:
+        stmt = stmt.where(
+            sa.tuple_(Ticket.deleted_at, Ticket.id)
+            < sa.tuple_(
+                sa.bindparam(None, before[0], type_=Ticket.deleted_at.type),
+                sa.bindparam(None, before[1], type_=Ticket.id.type),
+            )
+        )
+    return list(db.session.scalars(stmt))
+
+
+def ticket_number(ticket_id: int) -> int:
+    """Return the number of the ticket with this id."""
+    return db.session.scalars(sa.select(Ticket.number).where(Ticket.id == ticket_id)).one()

@@ -6,14 +6,17 @@ through these functions, so the rules live in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.attachments.models import FormToken
 from supportdesk.db import utcnow
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
@@ -122,12 +125,21 @@ def change_status(ticket: Ticket, status: TicketStatus, *, actor: User) -> bool:
     )
 
 
+def resolved_at_after(
+    new_status: TicketStatus, resolved_at: dt.datetime | None, now: dt.datetime
+) -> dt.datetime | None:
+    """Return ``resolved_at`` after moving to ``new_status``: the one status rule.
+
+    Resolving (or closing) stamps it; reopening clears it; resolved -> closed keeps it.
+    Single edits and bulk actions both call this.
+    """
+    if new_status in FINISHED:
+        return resolved_at or now
+    return None
+
+
 def _apply_status(ticket: Ticket, status: TicketStatus) -> None:
-    # Resolving stamps resolved_at; reopening clears it; resolved -> closed keeps it.
-    if status in FINISHED and ticket.resolved_at is None:
-        ticket.resolved_at = utcnow()
-    elif status not in FINISHED:
-        ticket.resolved_at = None
+    ticket.resolved_at = resolved_at_after(status, ticket.resolved_at, utcnow())
     ticket.status = status
 
 
@@ -289,3 +301,77 @@ def resolve_form_values(
             raise InvalidTicketError("Only admins can create tags.")
         tags.extend(t for t in resolve_tag_names(new_tag_names) if t not in tags)
     return assignee, tags
+
+
+def delete_ticket(ticket: Ticket, *, actor: User) -> None:
+    """Move a ticket to the trash (soft delete); its files stay until a purge."""
+    if ticket.deleted_at is None:
+        ticket.deleted_at = utcnow()
+        ticket.deleted_by = actor
+        db.session.flush()
+
+
+def restore_ticket(ticket: Ticket, *, actor: User) -> None:
+    """Take a ticket out of the trash."""
+    if ticket.deleted_at is not None:
+        ticket.deleted_at = None
+        ticket.deleted_by = None
+        ticket.updated_by = actor
+        db.session.flush()
+
+
+def purge_ticket(ticket: Ticket) -> None:
+    """Delete a ticket for good, with its comments, tag links and attachment rows.
+
+    Stored files are swept afterwards by ``sweep_unreferenced_files`` (another ticket may
+    share a file's content).
+    """
+    db.session.delete(ticket)
+    db.session.flush()
+
+
+# One-time form tokens: a doubled submit (double click, browser retry, proxy resend)
+# creates one ticket or comment; the replay is sent to what the first one created.
+
+FORM_TOKEN_LENGTH = 32
+
+
+def new_form_token() -> str:
+    """Return a fresh token for a create form."""
+    return secrets.token_hex(FORM_TOKEN_LENGTH // 2)
+
+
+def claim_form_token(token: str | None, *, kind: str) -> FormToken | None:
+    """Claim ``token`` in this transaction; return the earlier claim if it was used.
+
+    A missing or malformed token (a script posting without one) gets no protection and
+    ``None``. Concurrent claims of one token wait on its primary key until the first
+    transaction ends; if it committed, the latecomers get its row.
+    """
+    if (
+        not token
+        or len(token) != FORM_TOKEN_LENGTH
+        or not all(c in "0123456789abcdef" for c in token)
+    ):
+        return None
+    existing = db.session.get(FormToken, token)
+    if existing is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(FormToken(token=token, kind=kind))
+            return None
+        except sa.exc.IntegrityError:  # a concurrent submit of the same form won the race
+            existing = db.session.get(FormToken, token, populate_existing=True)
+    if existing is None or existing.kind != kind:
+        raise InvalidTicketError("This form was already used; reload the page.")
+    return existing
+
+
+def record_form_result(token: str | None, *, ticket_id: int, comment_id: int | None = None) -> None:
+    """Remember what the form with ``token`` created."""
+    if token is None:
+        return
+    claimed = db.session.get(FormToken, token)
+    if claimed is not None:
+        claimed.ticket_id, claimed.comment_id = ticket_id, comment_id
+        db.session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -9,9 +10,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from supportdesk.db import unit_of_work
+from supportdesk.attachments import service as attachments
+from supportdesk.auth.policy import admin_required
+from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
 from supportdesk.tickets import queries, service
+from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
 from supportdesk.tickets.forms import (
     CommentForm,
     QuickUpdateForm,
@@ -25,6 +29,13 @@ bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
 ACTIVE = [TicketStatus.OPEN.value, TicketStatus.IN_PROGRESS.value,
           TicketStatus.WAITING_ON_CUSTOMER.value]  # fmt: skip
+BULK_ACTIONS = [
+    (BulkAction.STATUS.value, "Set status"),
+    (BulkAction.ASSIGN.value, "Assign to"),
+    (BulkAction.ADD_TAG.value, "Add tag"),
+    (BulkAction.REMOVE_TAG.value, "Remove tag"),
+    (BulkAction.DELETE.value, "Delete"),
+]
 SAVED_VIEWS: list[tuple[str, dict[str, Any]]] = [
     ("My open tickets", {"assignee": "me", "status": ACTIVE}),
     ("Unassigned", {"assignee": "none", "status": ACTIVE}),
@@ -61,6 +72,10 @@ def index() -> ResponseReturnValue:
         for name, errors in form.errors.items()
     ]
     filters = _filters_from(form)
+    if filters.include_deleted and not current_user.is_admin:
+        problems.append("Only admins can list deleted tickets; they were left out.")
+        filters.include_deleted = False
+        form.include_deleted.data = False
     cursor = form.cursor.data or None
     secret = current_app.config["SECRET_KEY"]
     try:
@@ -77,6 +92,8 @@ def index() -> ResponseReturnValue:
         saved_views=SAVED_VIEWS,
         filter_args=(args := _filter_args(form)),
         filtered=bool(set(args) - {"sort", "dir"}),
+        loaded_at=utcnow().isoformat(),
+        bulk_actions=BULK_ACTIONS,
     )
 
 
@@ -93,6 +110,7 @@ def _filters_from(form: TicketFilterForm) -> queries.TicketFilters:
         created_to=form.created_to.data if ok["created_to"] else None,
         sort=form.sort.data if ok["sort"] and form.sort.data else "created",
         direction=form.dir.data if ok["dir"] and form.dir.data else "desc",
+        include_deleted=bool(form.include_deleted.data),
     )
     for name, valid in ok.items():  # show invalid fields as unfiltered
         if not valid:
@@ -105,49 +123,90 @@ def _filter_args(form: TicketFilterForm) -> dict[str, Any]:
     """Return the current filters as query arguments (for paging links)."""
     args: dict[str, Any] = {}
     for name in ("q", "status", "priority", "assignee", "tag", "created_from", "created_to",
-                 "sort", "dir"):  # fmt: skip
+                 "sort", "dir", "include_deleted"):  # fmt: skip
         value = getattr(form, name).data
-        if value in (None, "", []):
+        if value in (None, "", [], False):
             continue
+        if value is True:
+            value = "y"
         args[name] = value.isoformat() if hasattr(value, "isoformat") else value
     return args
 
 
 @bp.route("/new", methods=["GET", "POST"])
 def create() -> ResponseReturnValue:
-    """Create a ticket; redirect (303) to its page."""
+    """Create a ticket (with attachments); redirect (303) to its page.
+
+    A replayed form (double click, browser retry) is sent to the ticket it created.
+    """
     options = queries.filter_options()
     form = TicketForm()
     _fill_choices(form, options)
-    if form.validate_on_submit():
-        try:
-            with unit_of_work():
-                assignee, tags = service.resolve_form_values(
-                    assignee_id=form.assignee.data,
-                    tag_ids=form.tags.data or [],
-                    new_tag_names=form.new_tags.data or "",
-                    may_create_tags=current_user.is_admin,
-                )
-                ticket = service.create_ticket(
-                    title=form.title.data or "",
-                    description=form.description.data or "",
-                    creator=current_user._get_current_object(),
-                    priority=TicketPriority(form.priority.data),
-                    status=TicketStatus(form.status.data),
-                    assignee=assignee,
-                    tags=tags,
-                )
-        except DomainError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            flash(f"Created {ticket.reference}.", "success")
-            return redirect(url_for(".detail", number=ticket.number), code=303)
+    if request.method == "GET":
+        form.form_token.data = service.new_form_token()
+    elif form.validate_on_submit():
+        pending = _accept_uploads(form.attachments)
+        if pending is not None:
+            try:
+                with unit_of_work():
+                    claimed = service.claim_form_token(form.form_token.data, kind="ticket")
+                    if claimed is not None and claimed.ticket_id is not None:
+                        attachments.discard(pending)
+                        return _redirect_to_ticket(claimed.ticket_id)
+                    assignee, tags = service.resolve_form_values(
+                        assignee_id=form.assignee.data,
+                        tag_ids=form.tags.data or [],
+                        new_tag_names=form.new_tags.data or "",
+                        may_create_tags=current_user.is_admin,
+                    )
+                    ticket = service.create_ticket(
+                        title=form.title.data or "",
+                        description=form.description.data or "",
+                        creator=current_user._get_current_object(),
+                        priority=TicketPriority(form.priority.data),
+                        status=TicketStatus(form.status.data),
+                        assignee=assignee,
+                        tags=tags,
+                    )
+                    attachments.attach_files(
+                        pending, ticket_id=ticket.id, uploader=current_user._get_current_object()
+                    )
+                    service.record_form_result(form.form_token.data, ticket_id=ticket.id)
+            except DomainError as exc:
+                attachments.discard(pending)
+                form.form_errors.append(str(exc))
+            else:
+                flash(f"Created {ticket.reference}.", "success")
+                return redirect(url_for(".detail", number=ticket.number), code=303)
     code = 422 if form.is_submitted() else 200
     return render_template("tickets/form.html", form=form, ticket=None, conflict=None), code
 
 
+def _accept_uploads(field: Any) -> list[attachments.PendingFile] | None:
+    """Check every uploaded file; on a refusal add the error to ``field`` and return None."""
+    limit = current_app.config["MAX_ATTACHMENT_MB"] * 1024 * 1024
+    pending: list[attachments.PendingFile] = []
+    for upload in field.data or []:
+        if not getattr(upload, "filename", None):
+            continue  # an empty file input
+        try:
+            pending.append(attachments.accept_upload(upload.filename, upload.stream,
+                                                     max_bytes=limit))  # fmt: skip
+        except attachments.RejectedFileError as exc:
+            attachments.discard(pending)
+            field.errors = [*field.errors, f"{exc} Nothing was saved; choose the files again."]
+            return None
+    return pending
+
+
+def _redirect_to_ticket(ticket_id: int, anchor: str | None = None) -> ResponseReturnValue:
+    number = queries.ticket_number(ticket_id)
+    return redirect(url_for(".detail", number=number, _anchor=anchor), code=303)
+
+
 def _load(number: int, loader: Any = queries.ticket_for_page) -> Ticket:
-    ticket = loader(number)
+    # Deleted tickets are in the trash: admins can still open them, agents get 404.
+    ticket = loader(number, include_deleted=current_user.is_admin)
     if ticket is None:
         abort(404, f"There is no ticket SD-{number}.")
     return ticket
@@ -160,6 +219,8 @@ def detail(number: int) -> ResponseReturnValue:
 
 
 def _render_detail(ticket: Ticket, comment_form: CommentForm, code: int = 200) -> Any:
+    if not comment_form.form_token.data:
+        comment_form.form_token.data = service.new_form_token()
     options = queries.filter_options()
     quick = QuickUpdateForm(
         formdata=None,
@@ -313,21 +374,115 @@ def _describe(field: str, value: str, labels: dict[Any, str], tag_labels: dict[A
 
 @bp.post("/<int:number>/comments")
 def comment(number: int) -> ResponseReturnValue:
-    """Add a public reply or internal note; redirect (303) to it."""
+    """Add a public reply or internal note, with attachments; redirect (303) to it."""
     ticket = _load(number, queries.ticket_for_edit)
     form = CommentForm()
     if form.validate():
-        try:
-            with unit_of_work():
-                new = service.add_comment(
-                    ticket,
-                    author=current_user._get_current_object(),
-                    body=form.body.data or "",
-                    is_internal=bool(form.is_internal.data),
-                )
-        except DomainError as exc:
-            form.body.errors = [*form.body.errors, str(exc)]
-        else:
-            flash("Internal note added." if new.is_internal else "Reply added.", "success")
-            return redirect(url_for(".detail", number=number, _anchor=f"c{new.id}"), code=303)
+        pending = _accept_uploads(form.attachments)
+        if pending is not None:
+            try:
+                with unit_of_work():
+                    claimed = service.claim_form_token(form.form_token.data, kind="comment")
+                    if claimed is not None and claimed.ticket_id is not None:
+                        attachments.discard(pending)
+                        return _redirect_to_ticket(claimed.ticket_id, f"c{claimed.comment_id}")
+                    author = current_user._get_current_object()
+                    new = service.add_comment(
+                        ticket, author=author, body=form.body.data or "",
+                        is_internal=bool(form.is_internal.data),
+                    )  # fmt: skip
+                    attachments.attach_files(
+                        pending, ticket_id=ticket.id, comment_id=new.id, uploader=author
+                    )
+                    service.record_form_result(
+                        form.form_token.data, ticket_id=ticket.id, comment_id=new.id
+                    )
+            except DomainError as exc:
+                attachments.discard(pending)
+                form.body.errors = [*form.body.errors, str(exc)]
+            else:
+                flash("Internal note added." if new.is_internal else "Reply added.", "success")
+                return redirect(url_for(".detail", number=number, _anchor=f"c{new.id}"), code=303)
     return _render_detail(_load(number), form, 422)
+
+
+@bp.post("/bulk")
+def bulk() -> ResponseReturnValue:
+    """Apply one action to the selected tickets, or to every ticket the filters match."""
+    form = TicketFilterForm(formdata=request.form, meta={"csrf": False})
+    form.tag.choices = choices((o.id, o.label) for o in queries.filter_options().tags)
+    form.validate()
+    filters = _filters_from(form)
+    filters.include_deleted = False
+    back = url_for(".index", **_filter_args(form))
+    try:
+        loaded_at = dt.datetime.fromisoformat(request.form.get("loaded_at", ""))
+        if loaded_at.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        loaded_at = None
+    if request.form.get("select_all_matching") == "1":
+        ids = queries.matching_ids(filters, user_id=current_user.id, limit=BULK_LIMIT + 1)
+        versions: dict[int, int] = {}
+        if loaded_at is None:
+            flash("The list was too old to act on; reload it and try again.", "error")
+            return redirect(back, code=303)
+    else:
+        ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
+        versions = {i: int(v) for i in ids if (v := request.form.get(f"v{i}", "")).isdigit()}
+    try:
+        with unit_of_work():
+            result = bulk_update(
+                ids, action=request.form.get("action", ""), value=request.form.get("value", ""),
+                actor=current_user._get_current_object(), versions=versions, loaded_at=loaded_at,
+            )  # fmt: skip
+    except DomainError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(result.summary(), "success" if result.updated else "info")
+    return redirect(back, code=303)
+
+
+@bp.post("/<int:number>/delete")
+def delete(number: int) -> ResponseReturnValue:
+    """Move a ticket to the trash."""
+    ticket = _load(number, queries.ticket_for_edit)
+    with unit_of_work():
+        service.delete_ticket(ticket, actor=current_user._get_current_object())
+    flash(f"{ticket.reference} moved to the trash. An admin can restore it.", "success")
+    return redirect(url_for(".index"), code=303)
+
+
+@bp.post("/<int:number>/restore")
+@admin_required
+def restore(number: int) -> ResponseReturnValue:
+    """Take a ticket out of the trash (admins)."""
+    ticket = _load(number, queries.ticket_for_edit)
+    with unit_of_work():
+        service.restore_ticket(ticket, actor=current_user._get_current_object())
+    flash(f"{ticket.reference} restored.", "success")
+    return redirect(url_for(".detail", number=number), code=303)
+
+
+@bp.get("/trash")
+@admin_required
+def trash() -> ResponseReturnValue:
+    """List deleted tickets with who deleted them and when (admins)."""
+    before = None
+    raw = request.args.get("before", "")
+    if raw:
+        try:
+            stamp, _, ident = raw.rpartition("_")
+            before = (dt.datetime.fromisoformat(stamp), int(ident))
+            if before[0].tzinfo is None:
+                raise ValueError
+        except ValueError:
+            flash("The page link was damaged; showing the first page.", "error")
+            before = None
+    tickets = queries.trash_page(before)
+    more = len(tickets) > queries.TRASH_PAGE
+    tickets = tickets[: queries.TRASH_PAGE]
+    next_before = None
+    if more and tickets:
+        next_before = f"{tickets[-1].deleted_at.isoformat()}_{tickets[-1].id}"
+    return render_template("tickets/trash.html", tickets=tickets, next_before=next_before)

@@ -1,0 +1,474 @@
+"""`make bench`: seed (or reuse) PostgreSQL, serve with gunicorn, drive a bounded load.
+
+Settings (environment): SUPPORTDESK_BENCH_PG_URL, BENCH_TICKETS (1,000,000),
+BENCH_DURATION (15 s per scenario), BENCH_WARMUP (3 s), BENCH_CONCURRENCY (4),
+BENCH_WORKERS (2). Only 127.0.0.1 is ever contacted; every process started is stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import Scenario, render_table, summarize, update_readme, write_results  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
+DURATION = float(os.environ.get("BENCH_DURATION", "15"))
+WARMUP = float(os.environ.get("BENCH_WARMUP", "3"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+SEED = 42
+DB_NAME = "supportdesk_bench"
+EMAIL, PASSWORD = "bench-agent@example.com", "bench password 1234"
+ADMIN_URL = os.environ.get(
+    "SUPPORTDESK_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(ROOT / "migrations" / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def prepare_database() -> tuple[str, float | None]:
+    """Create, migrate and seed the bench database unless an identical one exists."""
+    admin_url = sa.make_url(ADMIN_URL)
+    url = admin_url.set(drivername="postgresql+psycopg2", database=DB_NAME)
+    params = json.dumps({"tickets": TICKETS, "seed": SEED, "schema": head_revision()})
+    conn = psycopg2.connect(admin_url.set(drivername="postgresql").render_as_string(False))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (DB_NAME,),
+        )
+        row = cur.fetchone()
+        if row is not None and row[0] == params:
+            log(f"reusing {DB_NAME} ({TICKETS:,} tickets, schema {head_revision()})")
+            conn.close()
+            return url.render_as_string(hide_password=False), None
+        if row is not None:
+            log(f"{DB_NAME} was seeded with other parameters; recreating it")
+            cur.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{DB_NAME}"')
+    rendered = url.render_as_string(hide_password=False)
+    env = app_env(rendered)
+    subprocess.run([BIN / "flask", "db", "upgrade"], env=env, cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    log(f"seeding {TICKETS:,} tickets")
+    started = time.perf_counter()
+    subprocess.run([BIN / "flask", "seed", "--tickets", str(TICKETS), "--seed", str(SEED)],
+                   env=env, cwd=ROOT, check=True)  # fmt: skip
+    seed_seconds = time.perf_counter() - started
+    subprocess.run(
+        [BIN / "flask", "create-user", EMAIL, "--name", "Bench Agent", "--password-stdin"],
+        env=env, cwd=ROOT, check=True, input=PASSWORD + "\n", text=True, capture_output=True,
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute(f'COMMENT ON DATABASE "{DB_NAME}" IS %s', (params,))
+    conn.close()
+    log(f"seeded in {seed_seconds:.1f} s")
+    return rendered, seed_seconds
+
+
+SECRET = secrets.token_hex(32)
+
+
+def app_env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
+    env.update(
+        FLASK_APP="wsgi:app",
+        SUPPORTDESK_DATABASE_URL=database_url,
+        SUPPORTDESK_SECRET_KEY=SECRET,
+        SUPPORTDESK_ENV="production",
+        SUPPORTDESK_QUERY_STATS="1",  # only for the bench: the figures come from the headers
+        SUPPORTDESK_WORKERS=str(WORKERS),
+    )
+    return env
+
+
+@dataclass
+class Inputs:
+    """What the scenarios request, chosen once from the data."""
+
+    tag_id: int
+    ticket_numbers: list[int]
+    deep_cursor: str
+    deep_pages: int
+    edit_numbers: list[int]
+    comment_numbers: list[int]
+    floors: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def choose_inputs(database_url: str) -> Inputs:
+    """Pick targets, and measure each page's raw-SQL floor through psycopg2."""
+    os.environ.update({k: v for k, v in app_env(database_url).items()
+                       if k.startswith("SUPPORTDESK_")})  # fmt: skip
+    from supportdesk import create_app
+    from supportdesk.extensions import db
+    from supportdesk.models import Comment, Tag, Ticket, TicketStatus, User, ticket_tags
+    from supportdesk.tickets.queries import PAGE_SIZE, encode_cursor
+
+    app = create_app({"WTF_CSRF_ENABLED": False})
+    rng = random.Random(SEED)
+    with app.app_context():
+        s = db.session
+        counts = {
+            "tickets": s.scalar(sa.select(sa.func.count()).select_from(Ticket)),
+            "comments": s.scalar(sa.select(sa.func.count()).select_from(Comment)),
+            "tags": s.scalar(sa.select(sa.func.count()).select_from(Tag)),
+            "staff": s.scalar(sa.select(sa.func.count()).select_from(User)),
+            "tag_links": s.scalar(sa.select(sa.func.count()).select_from(ticket_tags)),
+        }
+        tag_id = s.scalar(
+            sa.select(ticket_tags.c.tag_id).group_by(ticket_tags.c.tag_id)
+            .order_by(sa.func.count().desc()).limit(1)
+        )  # fmt: skip
+        max_number = s.scalar(sa.select(sa.func.max(Ticket.number)))
+        min_number = s.scalar(sa.select(sa.func.min(Ticket.number)))
+        sample = rng.sample(range(min_number, max_number + 1), min(2000, counts["tickets"]))
+        with_comments = list(s.scalars(
+            sa.select(Ticket.number).where(Ticket.number.in_(sample))
+            .where(sa.select(Comment.id).where(Comment.ticket_id == Ticket.id).exists())
+            .limit(300)
+        ))  # fmt: skip
+        live = s.scalar(sa.select(sa.func.count()).where(Ticket.deleted_at.is_(None)))
+        deep_pages = min(40_000, max(1, live // PAGE_SIZE - 1))
+        anchor = s.scalars(
+            sa.select(Ticket).where(Ticket.deleted_at.is_(None))
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .offset(deep_pages * PAGE_SIZE - 1).limit(1)
+        ).one()  # fmt: skip
+        deep_cursor = encode_cursor(SECRET, anchor, "created", "desc", "next")
+        open_numbers = list(s.scalars(
+            sa.select(Ticket.number).where(Ticket.status == TicketStatus.OPEN)
+            .order_by(Ticket.number).limit(CONCURRENCY * 40)
+        ))  # fmt: skip
+        user_id = s.scalar(sa.select(User.id).where(User.email == EMAIL))
+    inputs = Inputs(
+        tag_id=tag_id,
+        ticket_numbers=with_comments,
+        deep_cursor=deep_cursor,
+        deep_pages=deep_pages,
+        edit_numbers=open_numbers[: CONCURRENCY * 20],
+        comment_numbers=open_numbers[CONCURRENCY * 20 :] or open_numbers,
+        counts=counts,
+    )
+    inputs.floors = measure_floors(app, inputs, user_id)
+    return inputs
+
+
+def scenario_paths(inputs: Inputs) -> dict[str, str]:
+    return {
+        "list": "/tickets/?status=open",
+        "list_filtered": f"/tickets/?status=open&priority=high&tag={inputs.tag_id}",
+        "list_deep": "/tickets/?" + urllib.parse.urlencode({"cursor": inputs.deep_cursor}),
+        "ticket": f"/tickets/{inputs.ticket_numbers[0]}",
+    }
+
+
+def measure_floors(app: Any, inputs: Inputs, user_id: int) -> dict[str, float]:
+    """Capture each scenario's SQL in-process, then replay it through psycopg2 in a loop.
+
+    Writes (edit, comment) are replayed inside a transaction that is rolled back each time.
+    """
+    from supportdesk.extensions import db
+
+    captured: list[tuple[str, Any, bool]] = []
+    capturing = threading.Event()
+
+    with app.app_context():
+        engine = db.engine
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def capture(
+            conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+        ) -> None:
+            if capturing.is_set():
+                captured.append((statement, params, many))
+
+        client = app.test_client()
+        client.post("/login", data={"email": EMAIL, "password": PASSWORD})
+        requests: dict[str, Callable[[], Any]] = {
+            name: (lambda p=path: client.get(p)) for name, path in scenario_paths(inputs).items()
+        }
+        number = inputs.edit_numbers[-1]
+
+        def edit() -> Any:
+            page = client.get(f"/tickets/{number}/edit").text
+            version = re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+            capturing.set()
+            return client.post(f"/tickets/{number}/edit", data={
+                "title": f"Bench edit {number}", "description": "bench", "status": "in_progress",
+                "priority": "medium", "assignee": "", "version": version})  # fmt: skip
+
+        requests["edit"] = edit
+        requests["comment"] = lambda: client.post(
+            f"/tickets/{inputs.comment_numbers[-1]}/comments", data={"body": "bench floor"}
+        )
+        statements: dict[str, list[tuple[str, Any, bool]]] = {}
+        for name, send in requests.items():
+            captured.clear()
+            if name not in ("edit",):
+                capturing.set()
+            response = send()
+            capturing.clear()
+            assert response.status_code in (200, 303), (name, response.status_code)
+            statements[name] = [
+                item for item in captured
+                if not item[0].lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+            ]  # fmt: skip
+        sa.event.remove(engine, "before_cursor_execute", capture)
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    floors: dict[str, float] = {}
+    conn = psycopg2.connect(dsn)
+    try:
+        for name, stmts in statements.items():
+            timings = []
+            for _ in range(60):
+                with conn.cursor() as cur:
+                    started = time.perf_counter()
+                    for sql, params, many in stmts:
+                        (cur.executemany if many else cur.execute)(sql, params)
+                        if cur.description is not None:
+                            cur.fetchall()
+                    timings.append((time.perf_counter() - started) * 1000)
+                conn.rollback()
+            timings.sort()
+            floors[name] = timings[len(timings) // 2]  # the median run of the page's SQL
+    finally:
+        conn.close()
+    return floors
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Session:
+    """One keep-alive HTTP connection with its own cookies."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookies: dict[str, str] = {}
+
+    def send(self, method: str, path: str, form: dict[str, Any] | None = None) -> Any:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form, doseq=True)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response, data.decode("utf-8", "replace")
+
+    def csrf(self, page: str) -> str:
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+    def login(self) -> str:
+        _, page = self.send("GET", "/login")
+        token = self.csrf(page)
+        form = {"email": EMAIL, "password": PASSWORD, "csrf_token": token}
+        response, _ = self.send("POST", "/login", form)
+        assert response.status == 303, response.status
+        return token
+
+
+def drive(port: int, name: str, inputs: Inputs) -> Scenario:
+    """Run one scenario: CONCURRENCY threads for WARMUP + DURATION seconds."""
+    latencies: list[float] = []
+    statements: list[int] = []
+    sql_ms: list[float] = []
+    server_ms: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    paths = scenario_paths(inputs)
+    start = time.perf_counter()
+    measure_from, stop_at = start + WARMUP, start + WARMUP + DURATION
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        session = Session(port)
+        token = session.login()
+        versions: dict[int, int] = {}
+        mine = inputs.edit_numbers[index::CONCURRENCY]
+        if name == "edit":
+            for number in mine:
+                _, page = session.send("GET", f"/tickets/{number}/edit")
+                versions[number] = int(
+                    re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+                )
+        flip = 0
+        while (now := time.perf_counter()) < stop_at:
+            expected = 200
+            if name == "ticket":
+                request = ("GET", f"/tickets/{rng.choice(inputs.ticket_numbers)}", None)
+            elif name == "edit":
+                number = mine[flip % len(mine)]
+                flip += 1
+                status = "in_progress" if (versions[number] % 2) else "open"
+                request = ("POST", f"/tickets/{number}/edit", {
+                    "csrf_token": token, "title": f"Bench edit {number}", "description": "bench",
+                    "status": status, "priority": "medium", "assignee": "",
+                    "version": versions[number]})  # fmt: skip
+                expected = 303
+            elif name == "comment":
+                number = rng.choice(inputs.comment_numbers)
+                form = {"csrf_token": token, "body": f"bench comment {rng.random()}"}
+                request = ("POST", f"/tickets/{number}/comments", form)
+                expected = 303
+            else:
+                request = ("GET", paths[name], None)
+            try:
+                began = time.perf_counter()
+                response, _ = session.send(*request)
+                elapsed = (time.perf_counter() - began) * 1000
+                ok = response.status == expected
+                if name == "edit" and ok:
+                    versions[number] += 1
+            except (OSError, http.client.HTTPException):
+                ok, response = False, None
+                session = Session(port)
+                token = session.login()
+            if now < measure_from:
+                continue
+            with lock:
+                if not ok:
+                    errors[0] += 1
+                    continue
+                latencies.append(elapsed)
+                statements.append(int(response.headers.get("X-DB-Query-Count", "0")))
+                sql_ms.append(float(response.headers.get("X-DB-Query-Time-Ms", "0")))
+                timing = re.search(r"app;dur=([\d.]+)", response.headers.get("Server-Timing", ""))
+                if timing:
+                    server_ms.append(float(timing.group(1)))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONCURRENCY)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=WARMUP + DURATION + 60)
+    return summarize(name, latencies, seconds=DURATION, errors=errors[0],
+                     statements=statements, sql_ms=sql_ms, server_ms=server_ms,
+                     floor_ms=inputs.floors.get(name, 0.0))  # fmt: skip
+
+
+def peak_rss_mb(master_pid: int) -> float:
+    """Return the largest peak RSS (VmHWM) among the gunicorn master's children."""
+    peak = 0.0
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    for pid in children.read_text().split() if children.exists() else []:
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            match = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            if match:
+                peak = max(peak, int(match.group(1)) / 1024)
+    return peak
+
+
+def main() -> int:
+    database_url, seed_seconds = prepare_database()
+    inputs = choose_inputs(database_url)
+    port = free_port()
+    env = app_env(database_url)
+    env["SUPPORTDESK_BIND"] = f"127.0.0.1:{port}"
+    log(f"starting gunicorn ({WORKERS} workers) on 127.0.0.1:{port}")
+    server = subprocess.Popen(
+        [BIN / "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    scenarios: list[Scenario] = []
+    rss = 0.0
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/health/database")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("gunicorn did not become healthy within 60 s")
+            time.sleep(0.3)
+        for name in ("list", "list_filtered", "list_deep", "ticket", "edit", "comment"):
+            log(f"scenario {name}: {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
+            scenarios.append(drive(port, name, inputs))
+        rss = peak_rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True, check=False).stdout.strip() or "nogit"  # fmt: skip
+    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{sha}"
+    meta = {
+        "dataset": inputs.counts,
+        "settings": {
+            "workers": WORKERS,
+            "concurrency": CONCURRENCY,
+            "duration_s": DURATION,
+            "warmup_s": WARMUP,
+            "deep_pages": inputs.deep_pages,
+            "seed": SEED,
+        },  # fmt: skip
+        "seed_seconds": seed_seconds,
+        "worker_rss_mb": rss,
+    }
+    json_path, md_path = write_results(ROOT / "bench" / "results", stamp=stamp, meta=meta,
+                                       scenarios=scenarios)  # fmt: skip
+    markdown = md_path.read_text()
+    print()
+    print(render_table(scenarios))
+    print(f"\nworker peak RSS {rss:.0f} MB; results: {json_path.relative_to(ROOT)}")
+    if TICKETS >= 1_000_000 and update_readme(ROOT / "README.md", markdown.strip()):
+        print("README.md benchmark section updated")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Files attached to tickets and comments; the bytes live on disk by content hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from supportdesk.db import Base, TimestampMixin, utcnow
+from supportdesk.users.models import User
+
+
+class Attachment(TimestampMixin, Base):
+    """One uploaded file. Several rows may share one stored file (same content)."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        sa.CheckConstraint("size >= 0", name="size_not_negative"),
+        sa.Index("ix_attachments_ticket_id", "ticket_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
+    comment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    uploader_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+
+    uploader: Mapped[User] = relationship(lazy="raise_on_sql")
+
+    @property
+    def is_inline_image(self) -> bool:
+        """Whether browsers may show it inline (raster images only; never SVG)."""
+        return self.content_type in INLINE_TYPES
+
+
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+class FormToken(Base):
+    """A one-time token of a submitted form and what it created (no doubled submits)."""
+
+    __tablename__ = "form_tokens"
+
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    comment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

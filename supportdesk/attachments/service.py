@@ -1,0 +1,189 @@
+"""Accepting, storing and removing attachments.
+
+Files are checked by their content (the browser's declared type is ignored), stored once
+per content under ``<ATTACHMENT_DIR>/<sha256[:2]>/<sha256>``, and described by a row in
+``attachments``. A file is written before the transaction commits; if it then rolls back,
+the file stays unreferenced until ``flask tickets purge`` sweeps it (content-addressed, so
+it can never be served by mistake).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import filetype
+import sqlalchemy as sa
+from flask import current_app
+
+from supportdesk.attachments.models import Attachment
+from supportdesk.errors import DomainError
+from supportdesk.extensions import db
+from supportdesk.users.models import User
+
+CHUNK = 1024 * 1024
+# What staff may attach, by sniffed type. Office documents are zip files underneath.
+ALLOWED_BINARY = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "application/zip",
+        "application/gzip",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    }
+)
+# Text that a browser would run or render as a document is refused even as plain text.
+MARKUP = (b"<!doctype", b"<html", b"<svg", b"<?xml", b"<script", b"<iframe", b"<body", b"<head")
+
+
+class RejectedFileError(DomainError):
+    """A file was refused: too big, empty, or of a type the desk does not accept."""
+
+
+@dataclass
+class PendingFile:
+    """An accepted upload, written to a temporary file, not yet in the database."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    temp_path: Path
+
+
+def storage_dir() -> Path:
+    """Return the attachment directory (created on first use)."""
+    path = Path(
+        current_app.config["ATTACHMENT_DIR"] or Path(current_app.instance_path) / "attachments"
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stored_path(sha256: str) -> Path:
+    """Return where the file with this content hash lives."""
+    return storage_dir() / sha256[:2] / sha256
+
+
+def clean_filename(name: str) -> str:
+    """Return a display name without paths or control characters."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    return name[:255] or "attachment"
+
+
+def sniff(head: bytes) -> str | None:
+    """Return the accepted type of content starting with ``head``, or None."""
+    kind = filetype.guess(head)
+    if kind is not None:
+        return kind.mime if kind.mime in ALLOWED_BINARY else None
+    if b"\x00" in head:
+        return None  # binary of a type we do not know
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # a character cut at the end of the sample is fine
+            return None
+    lowered = head.lower()
+    if any(marker in lowered for marker in MARKUP):
+        return None
+    return "text/plain"
+
+
+def accept_upload(filename: str, stream: BinaryIO, *, max_bytes: int) -> PendingFile:
+    """Copy an upload to a temporary file, hashing and checking it on the way.
+
+    :raises RejectedFileError: the file is empty, too big, or of a refused type.
+    """
+    name = clean_filename(filename)
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    fd, temp = tempfile.mkstemp(prefix="upload-", dir=storage_dir())
+    temp_path = Path(temp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise RejectedFileError(
+                        f"{name} is larger than {max_bytes // (1024 * 1024)} MB."
+                    )
+                if len(head) < 8192:
+                    head += chunk[: 8192 - len(head)]
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise RejectedFileError(f"{name} is empty.")
+        content_type = sniff(head)
+        if content_type is None:
+            raise RejectedFileError(
+                f"{name} is not a file type the desk accepts (images, PDF, text, "
+                "office documents and zip archives are)."
+            )
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+    return PendingFile(name, content_type, size, digest.hexdigest(), temp_path)
+
+
+def discard(pending: Iterable[PendingFile]) -> None:
+    """Remove the temporary files of uploads that will not be attached."""
+    for item in pending:
+        item.temp_path.unlink(missing_ok=True)
+
+
+def attach_files(
+    pending: Iterable[PendingFile],
+    *,
+    ticket_id: int,
+    uploader: User,
+    comment_id: int | None = None,
+) -> list[Attachment]:
+    """Move accepted uploads into storage and record them on a ticket or comment."""
+    attachments = []
+    for item in pending:
+        target = stored_path(item.sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            item.temp_path.unlink(missing_ok=True)  # same content stored already
+        else:
+            os.replace(item.temp_path, target)
+        attachment = Attachment(
+            ticket_id=ticket_id,
+            comment_id=comment_id,
+            uploader=uploader,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+        )
+        db.session.add(attachment)
+        attachments.append(attachment)
+    db.session.flush()
+    return attachments
+
+
+def sweep_unreferenced_files() -> int:
+    """Delete stored files no attachment row refers to (after purges); return how many."""
+    referenced = set(db.session.scalars(sa.select(Attachment.sha256).distinct()))
+    removed = 0
+    for path in storage_dir().glob("*/*"):
+        if path.is_file() and path.name not in referenced and len(path.name) == 64:
+            path.unlink()
+            removed += 1
+    for path in storage_dir().glob("upload-*"):  # temporary files of failed requests
+        path.unlink()
+        removed += 1
+    return removed

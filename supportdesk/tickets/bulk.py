@@ -1,0 +1,243 @@
+"""Bulk actions on many tickets: one transaction, set-based statements, same rules.
+
+Rows are read once (locked with ``FOR UPDATE`` on PostgreSQL), each ticket is judged by
+the same rules as a single edit (closed tickets, stale versions, the status rule), and
+the changes go out as a few set-based statements rather than one per ticket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from supportdesk.db import utcnow
+from supportdesk.extensions import db
+from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets.models import Ticket, TicketStatus
+from supportdesk.tickets.service import InvalidTicketError, resolved_at_after
+from supportdesk.users.models import User
+
+BULK_LIMIT = 10_000
+CHUNK = 500  # ids per IN list: well under SQLite's variable limit
+
+
+class BulkAction(enum.StrEnum):
+    """What a bulk request does to every selected ticket."""
+
+    STATUS = "status"
+    ASSIGN = "assign"
+    ADD_TAG = "add_tag"
+    REMOVE_TAG = "remove_tag"
+    DELETE = "delete"
+
+
+SKIP_REASONS = {
+    "missing": "deleted or missing",
+    "changed": "changed by someone else since the list was loaded",
+    "closed": "closed",
+    "unchanged": "already so",
+}
+
+
+@dataclass
+class BulkResult:
+    """How many tickets changed, and why the others did not."""
+
+    updated: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    numbers: list[int] = field(default_factory=list)  # the tickets that changed
+
+    def summary(self) -> str:
+        """Return the message staff see, e.g. ``42 tickets updated, 3 skipped: closed``."""
+        noun = "ticket" if self.updated == 1 else "tickets"
+        text = f"{self.updated} {noun} updated"
+        if self.skipped:
+            reasons = ", ".join(
+                f"{count} {SKIP_REASONS[reason]}" for reason, count in self.skipped.items()
+            )
+            text += f", {sum(self.skipped.values())} skipped: {reasons}"
+        return text + "."
+
+
+def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _resolve_value(action: BulkAction, value: str, actor: User) -> Any:
+    if action == BulkAction.STATUS:
+        try:
+            return TicketStatus(value)
+        except ValueError:
+            raise InvalidTicketError(f"{value!r} is not a status.") from None
+    if action == BulkAction.ASSIGN:
+        if value in ("", "none"):
+            return None
+        if value == "me":
+            return actor
+        user = db.session.get(User, int(value)) if value.isdigit() else None
+        if user is None or not user.is_active:
+            raise InvalidTicketError("Choose an active staff member to assign.")
+        return user
+    if action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG):
+        tag = db.session.get(Tag, int(value)) if value.isdigit() else None
+        if tag is None:
+            raise InvalidTicketError("Choose an existing tag.")
+        return tag
+    return None
+
+
+def bulk_update(
+    ticket_ids: Iterable[int],
+    *,
+    action: BulkAction | str,
+    value: str,
+    actor: User,
+    versions: Mapping[int, int] | None = None,
+    loaded_at: dt.datetime | None = None,
+) -> BulkResult:
+    """Apply ``action`` to the tickets ``ticket_ids``.
+
+    :param versions: the version each ticket had when the list was shown; a ticket
+        whose version moved on is skipped as changed by someone else.
+    :param loaded_at: for "all matching" selections (no versions): tickets updated after
+        this moment are skipped the same way.
+    :raises InvalidTicketError: the action, value or selection is not acceptable.
+    """
+    try:
+        action = BulkAction(action)
+    except ValueError:
+        raise InvalidTicketError(f"{action!r} is not a bulk action.") from None
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        raise InvalidTicketError("Select at least one ticket.")
+    if len(ids) > BULK_LIMIT:
+        raise InvalidTicketError(f"A bulk action takes at most {BULK_LIMIT:,} tickets.")
+    target = _resolve_value(action, value, actor)
+    versions = versions or {}
+    now = utcnow()
+    result = BulkResult()
+
+    rows = _lock_rows(ids)
+    if len(rows) < len(ids):
+        result.skipped["missing"] += len(ids) - len(rows)
+    has_tag: set[int] = set()
+    if action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG):
+        has_tag = _tickets_with_tag(target.id, [r.id for r in rows])
+
+    chosen: list[Any] = []
+    for row in rows:
+        reason = _skip_reason(row, action, target, versions, loaded_at, has_tag)
+        if reason:
+            result.skipped[reason] += 1
+        else:
+            chosen.append(row)
+    if chosen:
+        _apply(action, target, chosen, actor, now)
+    result.updated = len(chosen)
+    result.numbers = [row.number for row in chosen]
+    return result
+
+
+def _lock_rows(ids: Sequence[int]) -> list[Any]:
+    columns = (Ticket.id, Ticket.number, Ticket.version, Ticket.status, Ticket.resolved_at,
+               Ticket.assignee_id, Ticket.updated_at)  # fmt: skip
+    rows: list[Any] = []
+    for chunk in _chunks(ids):
+        stmt = (
+            sa.select(*columns)
+            .where(Ticket.id.in_(chunk), Ticket.deleted_at.is_(None))
+            .order_by(Ticket.id)  # one lock order for every bulk request: no deadlocks
+            .with_for_update()
+        )
+        rows.extend(db.session.execute(stmt).all())
+    return rows
+
+
+def _tickets_with_tag(tag_id: int, ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(ids):
+        found.update(
+            db.session.scalars(
+                sa.select(ticket_tags.c.ticket_id).where(
+                    ticket_tags.c.tag_id == tag_id, ticket_tags.c.ticket_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def _skip_reason(
+    row: Any,
+    action: BulkAction,
+    target: Any,
+    versions: Mapping[int, int],
+    loaded_at: dt.datetime | None,
+    has_tag: set[int],
+) -> str | None:
+    if row.id in versions and versions[row.id] != row.version:
+        return "changed"
+    if row.id not in versions and loaded_at is not None and row.updated_at > loaded_at:
+        return "changed"
+    reopening = action == BulkAction.STATUS and target != TicketStatus.CLOSED
+    if row.status == TicketStatus.CLOSED and not reopening and action != BulkAction.DELETE:
+        return "closed"
+    if action == BulkAction.STATUS and row.status == target:
+        return "unchanged"
+    if action == BulkAction.ASSIGN and row.assignee_id == (target.id if target else None):
+        return "unchanged"
+    if action == BulkAction.ADD_TAG and row.id in has_tag:
+        return "unchanged"
+    if action == BulkAction.REMOVE_TAG and row.id not in has_tag:
+        return "unchanged"
+    return None
+
+
+def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: dt.datetime) -> None:
+    touched = {"version": Ticket.version + 1, "updated_at": now, "updated_by_id": actor.id}
+    if action == BulkAction.STATUS:
+        # Group by the resolved_at each row gets from the status rule: at most three groups.
+        groups: dict[Any, list[int]] = {}
+        for row in rows:
+            resolved = resolved_at_after(target, row.resolved_at, now)
+            key = "keep" if resolved == row.resolved_at else resolved
+            groups.setdefault(key, []).append(row.id)
+        for key, ids in groups.items():
+            values = dict(touched, status=target)
+            if key != "keep":
+                values["resolved_at"] = key
+            _update(ids, values)
+    elif action == BulkAction.ASSIGN:
+        _update([r.id for r in rows], dict(touched, assignee_id=target.id if target else None))
+    elif action == BulkAction.DELETE:
+        _update([r.id for r in rows], dict(touched, deleted_at=now, deleted_by_id=actor.id))
+    elif action == BulkAction.ADD_TAG:
+        db.session.execute(
+            sa.insert(ticket_tags),
+            [{"ticket_id": r.id, "tag_id": target.id, "created_at": now} for r in rows],
+        )
+        _update([r.id for r in rows], touched)
+    elif action == BulkAction.REMOVE_TAG:
+        for chunk in _chunks([r.id for r in rows]):
+            db.session.execute(
+                sa.delete(ticket_tags).where(
+                    ticket_tags.c.tag_id == target.id, ticket_tags.c.ticket_id.in_(chunk)
+                )
+            )
+        _update([r.id for r in rows], touched)
+
+
+def _update(ids: Sequence[int], values: dict[str, Any]) -> None:
+    for chunk in _chunks(ids):
+        db.session.execute(
+            sa.update(Ticket)
+            .where(Ticket.id.in_(chunk))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,69 @@
+import json
+import math
+
+from bench.report import percentile, render_table, summarize, update_readme, write_results
+
+
+def test_percentile_uses_nearest_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile(values, 99) == 99
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_summarize_and_table():
+    scenario = summarize(
+        "list",
+        [10.0, 20.0, 30.0, 40.0],
+        seconds=2.0,
+        errors=1,
+        statements=[4, 4, 4, 4],
+        sql_ms=[2.0, 3.0, 2.0, 3.0],
+        server_ms=[8.0, 10.0, 12.0, 30.0],
+        floor_ms=5.0,
+    )
+    assert scenario.rps == 2.0
+    assert scenario.p50_ms == 20.0
+    assert scenario.p99_ms == 40.0
+    assert scenario.statements_per_request == 4
+    assert scenario.sql_ms_per_request == 2.5
+    assert scenario.server_p50_ms == 10.0
+    assert scenario.ratio_to_floor == 2.0
+    table = render_table([scenario])
+    lines = table.splitlines()
+    assert lines[0].startswith("| scenario | req/s | p50 ms")
+    assert lines[2] == "| list | 2.0 | 20.0 | 40.0 | 40.0 | 1 | 4.0 | 2.50 | 10.0 | 5.00 | 2.00 |"
+
+
+def test_missing_floor_renders_as_not_available():
+    scenario = summarize(
+        "x", [1.0], seconds=1, errors=0, statements=[], sql_ms=[], server_ms=[], floor_ms=0
+    )
+    assert "n/a" in render_table([scenario])
+
+
+def test_results_files_and_readme(tmp_path):
+    scenario = summarize("ticket", [5.0], seconds=1, errors=0, statements=[5], sql_ms=[1.0],
+                         server_ms=[2.0], floor_ms=1.0)  # fmt: skip
+    meta = {
+        "dataset": {"tickets": 1000},
+        "settings": {"workers": 2, "concurrency": 4, "duration_s": 15, "warmup_s": 3},
+        "seed_seconds": None,
+        "worker_rss_mb": 80.4,
+    }
+    json_path, md_path = write_results(tmp_path, stamp="20261122-abc", meta=meta,
+                                       scenarios=[scenario])  # fmt: skip
+    data = json.loads(json_path.read_text())
+    assert data["scenarios"][0]["name"] == "ticket"
+    expected = {"rps", "p50_ms", "p95_ms", "p99_ms", "errors", "statements_per_request",
+                "sql_ms_per_request", "floor_ms", "ratio_to_floor"}  # fmt: skip
+    assert expected <= set(data["scenarios"][0])
+    assert "Seeding: reused" in md_path.read_text()
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nrest\n")
+    assert update_readme(readme, "NEW TABLE")
+    assert (
+        readme.read_text() == "intro\n<!-- bench:start -->\nNEW TABLE\n<!-- bench:end -->\nrest\n"
+    )
