@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from supportdesk.audit.listeners import audited_bulk
+
 config = context.config
 if config.config_file_name is not None:
     # Keep the application's loggers: fileConfig would disable them by default.
@@ -58,7 +60,9 @@ def run_migrations_online():
             # supportdesk.db emits a real BEGIN on SQLite, so DDL is transactional there too.
             conf_args.setdefault("transactional_ddl", True)
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
-        with context.begin_transaction():
+        # Data steps of migrations are schema work, not staff actions: they may touch audited
+        # tables without audit rows (supportdesk.audit.listeners guards everything else).
+        with context.begin_transaction(), audited_bulk():
             context.run_migrations()
 
 

@@ -68,6 +68,7 @@ def _init_extensions(app: Flask) -> None:
         models,  # noqa: F401  (registers every table on the metadata)
         querystats,
     )
+    from supportdesk.audit import listeners as audit_listeners
     from supportdesk.db import configure_engine
     from supportdesk.extensions import csrf, db, login_manager, migrate
 
@@ -78,15 +79,17 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():  # creating the engine does not connect
         configure_engine(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
         querystats.install(db.engine, slow_ms=app.config["SLOW_QUERY_MS"])
+        audit_listeners.register(db.session, db.engine)
 
 
 def _register_blueprints(app: Flask) -> None:
     from supportdesk.attachments.views import bp as attachments_bp
+    from supportdesk.audit.views import bp as audit_bp
     from supportdesk.auth.views import bp as auth_bp
     from supportdesk.health.views import bp as health_bp
     from supportdesk.tags.views import bp as tags_bp
     from supportdesk.tickets.views import bp as tickets_bp
     from supportdesk.users.views import bp as users_bp
 
-    for bp in (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp):
+    for bp in (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp):
         app.register_blueprint(bp)

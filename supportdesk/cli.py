@@ -9,6 +9,8 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
+from supportdesk.audit import cli as audit_cli
+from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
@@ -29,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(tickets_cli.group)
+    app.cli.add_command(audit_cli.group)
 
 
 @click.command("create-user")
@@ -46,7 +49,7 @@ def create_user_command(email: str, full_name: str, admin: bool, password_stdin:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     role = UserRole.ADMIN if admin else UserRole.AGENT
     try:
-        with unit_of_work():
+        with acting_as("cli:create-user"), unit_of_work():
             user = create_user(email, full_name=full_name, password=password, role=role)
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
@@ -96,6 +99,7 @@ def seed_command(
     """Fill the database with deterministic demo data."""
     try:
         with (
+            acting_as("cli:seed"),
             unit_of_work(),
             click.progressbar(length=n_tickets, label="Seeding tickets", file=sys.stderr) as bar,
         ):
@@ -121,7 +125,7 @@ def seed_command(
 @click.command("demo")
 def demo_command() -> None:
     """Make a fresh desk usable: a demo admin (password printed once) and demo tickets."""
-    with unit_of_work():
+    with acting_as("cli:demo"), unit_of_work():
         admin = db.session.scalar(sa.select(User).where(User.role == UserRole.ADMIN).limit(1))
         password = None
         if admin is None:

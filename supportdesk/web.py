@@ -10,6 +10,7 @@ from flask import Flask, Response, g, request
 from flask_login import current_user
 
 from supportdesk import querystats
+from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
 from supportdesk.extensions import login_manager
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
@@ -22,6 +23,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_start_request)
     app.before_request(_require_login)
     app.after_request(_finish_response)
+    app.teardown_request(_end_request)
 
 
 def _start_request() -> None:
@@ -30,14 +32,34 @@ def _start_request() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     # Trust a proxy's id only if it is short and plain; it ends up in logs and headers.
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # Every change in this request is recorded with its request id and address; the
+    # actor is filled in once the login session is known.
+    g.audit_token = set_context(
+        AuditContext(
+            actor_id=None,
+            actor_label="anonymous",
+            source="web",
+            request_id=g.request_id,
+            remote_addr=request.remote_addr,
+        )
+    )
+
+
+def _end_request(exc: BaseException | None) -> None:
+    token = g.pop("audit_token", None)
+    if token is not None:
+        reset_context(token)
 
 
 def _require_login() -> Response | None:
+    if request.endpoint == "static" or (request.endpoint or "").startswith("health."):
+        return None  # no session lookup (and no query) for assets and health checks
+    if current_user.is_authenticated:
+        update_actor(current_user.id, current_user.email)
+        return None
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
+    return login_manager.unauthorized()
 
 
 def _finish_response(response: Response) -> Response:

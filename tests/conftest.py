@@ -21,6 +21,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from itsdangerous import URLSafeTimedSerializer
 
 from supportdesk import create_app
+from supportdesk.audit.context import acting_as
 from supportdesk.extensions import db
 from tests import factories
 
@@ -166,7 +167,8 @@ def app(migrated_app: Flask) -> Iterator[Flask]:
         outer = connection.begin()
         engines[None] = connection  # type: ignore[assignment]
         try:
-            yield migrated_app
+            with acting_as("test"):  # what factories write is audited as done by "test"
+                yield migrated_app
         finally:
             db.session.remove()
             engines[None] = engine
@@ -281,7 +283,7 @@ def live_server(new_database_url: Any, tmp_path_factory: pytest.TempPathFactory)
              "agent2": "live-agent2@example.com"}  # fmt: skip
     with app.app_context():
         flask_migrate.upgrade()
-        with unit_of_work():
+        with acting_as("test"), unit_of_work():
             create_user(users["agent"], full_name="Lina Live", password=PASSWORD)
             create_user(users["agent2"], full_name="Omar Other", password=PASSWORD)
             create_user(users["admin"], full_name="Ada Admin", password=PASSWORD,

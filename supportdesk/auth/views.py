@@ -8,6 +8,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from supportdesk.audit.context import update_actor
+from supportdesk.audit.listeners import record_event
 from supportdesk.auth.forms import LoginForm
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db, login_manager
@@ -49,8 +51,16 @@ def login() -> Response | str | tuple[str, int]:
         return redirect(next_url or url_for("tickets.index"))
     form = LoginForm()
     if form.validate_on_submit():
+        email = (form.email.data or "").strip()
         with unit_of_work():
-            user = authenticate(form.email.data or "", form.password.data or "")
+            user = authenticate(email, form.password.data or "")
+            if user is not None:
+                update_actor(user.id, user.email)
+                record_event("user.login", entity=user)
+            else:
+                # Failed logins are security events; the typed email says who was tried.
+                record_event("user.login_failed", entity=("users", None),
+                             changes={"email": email[:254]})  # fmt: skip
         if user is not None:
             login_user(user)
             return redirect(next_url or url_for("tickets.index"), code=303)
@@ -62,6 +72,9 @@ def login() -> Response | str | tuple[str, int]:
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     """Log out (a POST with CSRF, so no link can log staff out)."""
+    if current_user.is_authenticated:
+        with unit_of_work():
+            record_event("user.logout", entity=current_user._get_current_object())
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"), code=303)

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.audit.listeners import audited_bulk, serialize, ticket_rows, write_rows
 from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
@@ -139,7 +140,9 @@ def bulk_update(
         else:
             chosen.append(row)
     if chosen:
-        _apply(action, target, chosen, actor, now)
+        with audited_bulk():
+            _apply(action, target, chosen, actor, now)
+            write_rows(db.session.connection(), _audit_rows(action, target, chosen, actor, now))
     result.updated = len(chosen)
     result.numbers = [row.number for row in chosen]
     return result
@@ -231,6 +234,36 @@ def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: d
                 )
             )
         _update([r.id for r in rows], touched)
+
+
+def _audit_rows(
+    action: BulkAction, target: Any, rows: list[Any], actor: User, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Old and new values of every changed ticket, as the listener would record them."""
+    changes: dict[int, dict[str, Any]] = {}
+    name = "ticket.updated"
+    for row in rows:
+        if action == BulkAction.STATUS:
+            change = {"status": {"old": row.status.value, "new": target.value}}
+            resolved = resolved_at_after(target, row.resolved_at, now)
+            if resolved != row.resolved_at:
+                change["resolved_at"] = {"old": serialize(row.resolved_at),
+                                         "new": serialize(resolved)}  # fmt: skip
+        elif action == BulkAction.ASSIGN:
+            change = {"assignee_id": {"old": row.assignee_id,
+                                      "new": target.id if target else None}}  # fmt: skip
+        elif action == BulkAction.DELETE:
+            name = "ticket.deleted"
+            change = {"deleted_at": {"old": None, "new": serialize(now)},
+                      "deleted_by_id": {"old": None, "new": actor.id}}  # fmt: skip
+        elif action == BulkAction.ADD_TAG:
+            name = "ticket.tag_added"
+            change = {"tags": {"added": [target.id]}}
+        else:
+            name = "ticket.tag_removed"
+            change = {"tags": {"removed": [target.id]}}
+        changes[row.id] = change
+    return ticket_rows(name, changes)
 
 
 def _update(ids: Sequence[int], values: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from supportdesk.attachments.service import sweep_unreferenced_files
+from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
 from supportdesk.tickets.models import Ticket
@@ -44,7 +45,7 @@ def purge_command(references: tuple[str, ...], yes: bool) -> None:
     listing = ", ".join(t.reference for t in tickets)
     if not yes:
         click.confirm(f"Purge {listing} for good? This cannot be undone", abort=True)
-    with unit_of_work():
+    with acting_as("cli:tickets-purge"), unit_of_work():
         for ticket in tickets:
             purge_ticket(ticket)
     removed = sweep_unreferenced_files()

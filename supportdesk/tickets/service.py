@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from supportdesk.attachments.models import FormToken
+from supportdesk.audit.listeners import audited_bulk
 from supportdesk.db import utcnow
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
@@ -159,12 +160,13 @@ def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -
     db.session.flush()
     # The ticket shows activity (sort by "updated") without a new version: a comment must
     # not turn a colleague's open edit form into a conflict.
-    db.session.execute(
-        sa.update(Ticket)
-        .where(Ticket.id == ticket.id)
-        .values(updated_at=comment.created_at)
-        .execution_options(synchronize_session=False, is_comment_touch=True)
-    )
+    with audited_bulk():  # updated_at only, which the audit trail leaves out
+        db.session.execute(
+            sa.update(Ticket)
+            .where(Ticket.id == ticket.id)
+            .values(updated_at=comment.created_at)
+            .execution_options(synchronize_session=False)
+        )
     return comment
 
 

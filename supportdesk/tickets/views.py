@@ -11,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from supportdesk.attachments import service as attachments
+from supportdesk.audit import queries as audit_queries
 from supportdesk.auth.policy import admin_required
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
@@ -230,9 +231,18 @@ def _render_detail(ticket: Ticket, comment_form: CommentForm, code: int = 200) -
         original=service.fingerprints(service.editable_values(ticket)),
     )
     _fill_choices(quick, options, ticket)
+    people = {o.id: o.label for o in options.staff}
+    tags = {o.id: o.label for o in options.tags}
+    timeline: list[tuple[str, Any, Any]] = [("comment", c, c.created_at) for c in ticket.comments]
+    for entry in audit_queries.ticket_history(ticket.id):
+        if entry.log.action != "comment.created":  # the comment itself is in the thread
+            text = audit_queries.describe(entry, people, tags)
+            timeline.append(("event", (entry, text), entry.log.occurred_at))
+    timeline.sort(key=lambda item: (item[2], item[0] == "event"))
     return render_template(
-        "tickets/detail.html", ticket=ticket, comment_form=comment_form, quick=quick
-    ), code
+        "tickets/detail.html", ticket=ticket, comment_form=comment_form, quick=quick,
+        timeline=timeline,
+    ), code  # fmt: skip
 
 
 @bp.route("/<int:number>/edit", methods=["GET", "POST"])

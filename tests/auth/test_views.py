@@ -1,7 +1,6 @@
 import re
 
 import pytest
-import sqlalchemy as sa
 
 from supportdesk.extensions import db
 from supportdesk.models import User
@@ -53,7 +52,7 @@ def test_inactive_user_cannot_log_in(client):
 
 def test_deactivated_user_loses_an_open_session(client, agent, login_as):
     login_as(agent)
-    db.session.execute(sa.update(User).where(User.id == agent.id).values(is_active=False))
+    db.session.get(User, agent.id).is_active = False
     assert client.get("/tickets/").status_code == 302
 
 

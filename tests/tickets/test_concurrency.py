@@ -5,6 +5,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
 from supportdesk.models import Ticket, User
@@ -20,7 +21,7 @@ ATTEMPTS = 6
 
 def test_concurrent_edits_either_succeed_or_conflict_and_none_is_lost(live_server):
     with live_server.app.app_context():
-        with unit_of_work():
+        with acting_as("test"), unit_of_work():
             creator = db.session.scalar(
                 sa.select(User).where(User.email == live_server.users["agent"])
             )

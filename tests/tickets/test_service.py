@@ -2,6 +2,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
+from supportdesk.audit.listeners import audited_bulk
 from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import service
@@ -104,12 +105,13 @@ def test_a_concurrent_write_between_read_and_flush_is_detected(app, actor):
     ticket = TicketFactory()
     db.session.flush()
     # Another writer bumps the version behind the ORM's back.
-    db.session.execute(
-        sa.update(Ticket)
-        .where(Ticket.id == ticket.id)
-        .values(version=Ticket.version + 1)
-        .execution_options(synchronize_session=False)
-    )
+    with audited_bulk():
+        db.session.execute(
+            sa.update(Ticket)
+            .where(Ticket.id == ticket.id)
+            .values(version=Ticket.version + 1)
+            .execution_options(synchronize_session=False)
+        )
     with pytest.raises(StaleDataError):
         _update(ticket, actor, title="Mine")
 

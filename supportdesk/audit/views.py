@@ -1,0 +1,131 @@
+"""The audit log for admins: filter, page, export as CSV, seal."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional
+
+from supportdesk.audit import integrity, queries
+from supportdesk.audit.listeners import record_event
+from supportdesk.auth.policy import admin_required
+from supportdesk.db import unit_of_work
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+CSV_COLUMNS = (
+    "id", "occurred_at", "actor_id", "actor_label", "source", "action", "entity_type",
+    "entity_id", "ticket_id", "changes", "request_id", "remote_addr",
+)  # fmt: skip
+
+
+class AuditFilterForm(FlaskForm):
+    """Query-string filters of the audit list."""
+
+    class Meta:
+        csrf = False
+
+    actor = IntegerField("Actor (user id)", validators=[Optional(), NumberRange(min=1)])
+    action = StringField("Action", validators=[Optional(), Length(max=64)])
+    entity_type = StringField("Entity type", validators=[Optional(), Length(max=64)])
+    entity_id = IntegerField("Entity id", validators=[Optional(), NumberRange(min=0)])
+    ticket = IntegerField("Ticket id", validators=[Optional(), NumberRange(min=1)])
+    request_id = StringField("Request id", validators=[Optional(), Length(max=64)])
+    since = DateField("From", validators=[Optional()])
+    until = DateField("To", validators=[Optional()])
+    before = IntegerField(validators=[Optional(), NumberRange(min=1)])
+
+
+def _filters() -> tuple[AuditFilterForm, queries.AuditFilters, list[str]]:
+    form = AuditFilterForm(formdata=request.args)
+    form.validate()
+    problems = [f"{getattr(form, n).label.text}: {e[0]} The filter was ignored."
+                for n, e in form.errors.items()]  # fmt: skip
+    ok = {name: name not in form.errors for name in form.data}
+
+    def value(name: str) -> object:
+        return getattr(form, name).data if ok[name] else None
+
+    filters = queries.AuditFilters(
+        actor_id=value("actor"), action=value("action") or "",
+        entity_type=value("entity_type") or "", entity_id=value("entity_id"),
+        ticket_id=value("ticket"), request_id=value("request_id") or "",
+        since=value("since"), until=value("until"),
+    )  # fmt: skip
+    return form, filters, problems
+
+
+def _args(form: AuditFilterForm) -> dict[str, object]:
+    return {
+        name: (v.isoformat() if hasattr(v, "isoformat") else v)
+        for name, v in form.data.items()
+        if v not in (None, "") and name != "before"
+    }
+
+
+@bp.get("/")
+@admin_required
+def index() -> ResponseReturnValue:
+    """List audit entries, newest first, 50 a page."""
+    form, filters, problems = _filters()
+    before = form.before.data if "before" not in form.errors else None
+    entries, next_before = queries.page(filters, before_id=before)
+    return render_template("audit/index.html", form=form, entries=entries, problems=problems,
+                           next_before=next_before, args=_args(form))  # fmt: skip
+
+
+@bp.get("/export.csv")
+@admin_required
+def export() -> ResponseReturnValue:
+    """Stream the filtered log as CSV, in constant memory."""
+    _, filters, _ = _filters()
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for log in queries.export(filters):
+            writer.writerow([_cell(getattr(log, column)) for column in CSV_COLUMNS])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": 'attachment; filename="audit.csv"',
+               "Cache-Control": "no-store"}  # fmt: skip
+    return Response(generate(), mimetype="text/csv", headers=headers)
+
+
+def _cell(value: object) -> str:
+    import json
+
+    if isinstance(value, dict):
+        value = json.dumps(value, sort_keys=True)
+    elif hasattr(value, "isoformat"):
+        value = value.isoformat()  # type: ignore[union-attr]
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells that start like a formula (CSV injection): neutralise them.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.post("/seal")
+@admin_required
+def seal() -> ResponseReturnValue:
+    """Seal the log now (cron runs ``flask audit seal`` too)."""
+    with unit_of_work():
+        new = integrity.seal()
+        if new is not None:
+            record_event("audit.sealed", entity=("audit_seals", new.id),
+                         changes={"up_to_id": new.last_log_id, "rows": new.row_count})  # fmt: skip
+    if new is None:
+        flash("Nothing to seal: every entry older than five minutes is sealed already.", "info")
+    else:
+        flash(f"Sealed {new.row_count} entries (up to #{new.last_log_id}).", "success")
+    return redirect(url_for(".index"), code=303)
