@@ -100,3 +100,24 @@ def show_command(reference: str, as_json: bool) -> None:
         else:
             when = log.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
             click.echo(f"{when}  {entry.actor_name:<20}  {queries.describe(entry, people, tags)}")
+
+
+def grants_sql(role: str) -> str:
+    """Return the GRANTs that let ``role`` run the app but only append to the audit log."""
+    if not role.replace("_", "").isalnum():
+        raise click.ClickException("A role name may use letters, digits and underscores only.")
+    return f"""\
+GRANT CONNECT ON DATABASE current_database_placeholder TO {role};
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_logs, audit_seals FROM {role};
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role};
+"""
+
+
+@group.command("grants")
+@click.option("--role", required=True, help="The PostgreSQL role the app connects as.")
+def grants_command(role: str) -> None:
+    """Print SQL giving the app's role all it needs, but only INSERT/SELECT on the log."""
+    database = db.engine.url.database or ""
+    click.echo(grants_sql(role).replace("current_database_placeholder", f'"{database}"'), nl=False)

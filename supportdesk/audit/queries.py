@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,21 +136,23 @@ def page(filters: AuditFilters, *, before_id: int | None = None) -> tuple[list[E
     return rows, (rows[-1].log.id if more and rows else None)
 
 
-def export(filters: AuditFilters) -> Iterator[AuditLog]:
-    """Yield every matching row in id order, streamed (server-side cursor on PostgreSQL)."""
+def export(filters: AuditFilters, columns: Sequence[str]) -> Iterator[Any]:
+    """Yield matching rows (plain rows of ``columns``) in id order, in constant memory.
+
+    ``yield_per`` streams from a server-side cursor on PostgreSQL; plain rows, unlike ORM
+    objects, are not kept in the session's identity map.
+    """
     stmt = (
-        sa.select(AuditLog)
+        sa.select(*[getattr(AuditLog, c) for c in columns])
         .where(*filters.where())
         .order_by(AuditLog.id)
         .execution_options(yield_per=1000)
     )
-    for partition in db.session.scalars(stmt).partitions():
-        yield from partition
-        db.session.expunge_all()  # constant memory: forget what was already written
+    yield from db.session.execute(stmt)
 
 
-def rebuild_tickets() -> dict[int, dict[str, Any]]:
-    """Rebuild every ticket's audited state from the log alone (purged ones vanish)."""
+def rebuild_tickets(ticket_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Rebuild tickets' audited state from the log alone (purged ones vanish)."""
     states: dict[int, dict[str, Any]] = {}
     stmt = (
         sa.select(AuditLog)
@@ -158,6 +160,8 @@ def rebuild_tickets() -> dict[int, dict[str, Any]]:
         .order_by(AuditLog.id)
         .execution_options(yield_per=1000)
     )
+    if ticket_ids is not None:
+        stmt = stmt.where(AuditLog.entity_id.in_(ticket_ids))
     for log in db.session.scalars(stmt):
         changes = log.changes or {}
         if log.action == "ticket.created":

@@ -90,8 +90,8 @@ def export() -> ResponseReturnValue:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        for log in queries.export(filters):
-            writer.writerow([_cell(getattr(log, column)) for column in CSV_COLUMNS])
+        for row in queries.export(filters, CSV_COLUMNS):
+            writer.writerow([_cell(value) for value in row])
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue()
                 buffer.seek(0)

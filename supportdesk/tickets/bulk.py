@@ -145,6 +145,10 @@ def bulk_update(
             write_rows(db.session.connection(), _audit_rows(action, target, chosen, actor, now))
     result.updated = len(chosen)
     result.numbers = [row.number for row in chosen]
+    changed = {row.id for row in chosen}
+    for obj in list(db.session.identity_map.values()):  # loaded copies are now stale
+        if isinstance(obj, Ticket) and obj.id in changed:
+            db.session.expire(obj)
     return result
 
 
