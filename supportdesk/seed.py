@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
 from supportdesk.audit.listeners import audited_bulk, record_event
+from supportdesk.db import copy_field
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
@@ -417,7 +418,7 @@ class _PostgresWriter(_Writer):
             return
         buffer = io.StringIO()
         for row in rows:
-            buffer.write("\t".join(_copy_value(v) for v in row))
+            buffer.write("\t".join(copy_field(v) for v in row))
             buffer.write("\n")
         buffer.seek(0)
         self._queue.put((f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer))
@@ -443,18 +444,6 @@ class _PostgresWriter(_Writer):
 
     def write_links(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy("ticket_tags", LINK_COLUMNS, rows)
-
-
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        return value.replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
-    return str(value)
 
 
 class _SQLiteWriter(_Writer):

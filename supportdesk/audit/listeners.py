@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import io
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session, attributes
 
 from supportdesk.audit.context import current_context
 from supportdesk.audit.models import AuditLog
-from supportdesk.db import utcnow
+from supportdesk.db import copy_field, utcnow
 from supportdesk.tags.models import Tag
 from supportdesk.tickets.models import Comment, Ticket
 from supportdesk.users.models import User
@@ -190,24 +192,50 @@ def _updated(obj: Any) -> list[dict[str, Any]]:
 
 
 def write_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Append audit rows with one multi-row INSERT (in batches of 1,000)."""
+    """Append audit rows as multi-row INSERTs (one per 1,000 rows)."""
     from supportdesk.audit.integrity import row_hash
 
     for row in rows:
         row["row_hash"] = row_hash(row)
-    table = AuditLog.__table__
-    for start in range(0, len(rows), 1000):
-        connection.execute(sa.insert(table).values(rows[start : start + 1000]))
+    if len(rows) >= COPY_FROM and connection.dialect.name == "postgresql":
+        _copy_rows(connection, rows)
+    elif rows:
+        # executemany: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of up to
+        # 1,000 rows from one cached statement (a .values(list) would recompile each time).
+        connection.execute(sa.insert(AuditLog.__table__), rows)
+
+
+COPY_FROM = 500  # rows; a bulk action's audit rows go in by COPY on PostgreSQL
+_COPY_COLUMNS = (
+    "occurred_at", "actor_id", "actor_label", "source", "action", "entity_type", "entity_id",
+    "ticket_id", "changes", "request_id", "remote_addr", "row_hash",
+)  # fmt: skip
+
+
+def _copy_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """COPY rows into the log through the session's own connection (same transaction)."""
+    buffer = io.StringIO()
+    for row in rows:
+        values = (json.dumps(row[c]) if c == "changes" else row[c] for c in _COPY_COLUMNS)
+        buffer.write("\t".join(copy_field(v) for v in values))
+        buffer.write("\n")
+    buffer.seek(0)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(f"COPY audit_logs ({', '.join(_COPY_COLUMNS)}) FROM STDIN", buffer)
+    finally:
+        cursor.close()
 
 
 def ticket_rows(action: str, changes_by_ticket: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     """Return audit rows for Core-level changes of tickets (bulk actions)."""
-    rows = []
-    for ticket_id, changes in changes_by_ticket.items():
-        row = _row(action, "tickets", changes, entity_id=ticket_id)
-        row["ticket_id"] = ticket_id
-        rows.append(row)
-    return rows
+    if not changes_by_ticket:
+        return []
+    template = _row(action, "tickets", {}, entity_id=0)  # one context and clock per batch
+    return [
+        dict(template, entity_id=ticket_id, ticket_id=ticket_id, changes=changes)
+        for ticket_id, changes in changes_by_ticket.items()
+    ]
 
 
 def record_event(action: str, *, entity: Any, changes: dict[str, Any] | None = None) -> None:
