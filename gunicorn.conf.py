@@ -2,9 +2,11 @@
 
 import os
 
-from supportdesk.config import PREFIX, ConfigError, int_setting
+from supportdesk.config import PREFIX, ConfigError, int_setting, validate_environment
 
 try:
+    # Fail in the master with one clear line, before any worker is forked.
+    validate_environment(os.environ)
     bind = os.environ.get(f"{PREFIX}BIND", "127.0.0.1:8000")
     workers = int_setting(1, 64)("WORKERS", os.environ.get(f"{PREFIX}WORKERS", "2"))
     # Pool checkouts time out after SUPPORTDESK_DB_POOL_TIMEOUT (3 s) and statements after

@@ -145,6 +145,17 @@ def load_settings(
 PASSTHROUGH_KEYS = {"WTF_CSRF_ENABLED", "TESTING", "SERVER_NAME", "LOGIN_DISABLED"}
 
 
+def validate_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Check every ``SUPPORTDESK_*`` setting without building the app (gunicorn's master).
+
+    :raises ConfigError: a setting is invalid, or production has no secret key.
+    """
+    values = load_settings(environ)
+    if values["ENV"] == "production" and not values["SECRET_KEY"]:
+        resolve_secret_key(values, instance_path="")  # raises the documented message
+    return values
+
+
 def resolve_secret_key(values: dict[str, Any], instance_path: str) -> str:
     """Return the secret key: required in production, generated once in development."""
     key = values["SECRET_KEY"]

@@ -111,3 +111,17 @@ def test_create_app_does_not_touch_the_database(tmp_path):
     response = app.test_client().get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_gunicorn_config_refuses_bad_settings_in_the_master():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
+    env["SUPPORTDESK_ENV"] = "production"
+    result = subprocess.run(  # noqa: S603  (fixed argv, our own interpreter)
+        [sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "supportdesk: configuration error: SUPPORTDESK_SECRET_KEY is required"
+    )
