@@ -19,7 +19,9 @@ from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketSt
 from supportdesk.users.models import User
 
 PAGE_SIZE = 25
-COUNT_CAP = 10_000
+# Counts stop here ("1,000+"): at 1M tickets an exact count of a broad filter costs more
+# than the page itself, and nobody pages through a thousand tickets to check it.
+COUNT_CAP = 1_000
 _REFERENCE = re.compile(r"^(?:SD-?)?(\d{1,9})$", re.IGNORECASE)
 
 # The keyset of each sort: its columns, ending in a unique one so that paging is exact.
@@ -66,11 +68,11 @@ class TicketPage:
     rows: list[TicketRow]
     next_cursor: str | None
     prev_cursor: str | None
-    total: int | None  # capped at COUNT_CAP + 1 (shown as "10,000+")
+    total: int | None  # capped at COUNT_CAP + 1 (shown as "1,000+")
 
     @property
     def total_label(self) -> str | None:
-        """The match count as shown ("10,000+" past the cap)."""
+        """Return the match count as shown ("1,000+" past the cap)."""
         if self.total is None:
             return None
         return f"{COUNT_CAP:,}+" if self.total > COUNT_CAP else f"{self.total:,}"
@@ -154,9 +156,16 @@ def filter_conditions(filters: TicketFilters, *, user_id: int) -> list[sa.Column
     elif filters.assignee:
         conditions.append(Ticket.assignee_id == int(filters.assignee))
     for tag_id in filters.tag_ids:  # every tag must match
-        conditions.append(
-            sa.exists().where(ticket_tags.c.ticket_id == Ticket.id, ticket_tags.c.tag_id == tag_id)
+        # A per-row probe of the (ticket_id, tag_id) primary key, not EXISTS: PostgreSQL
+        # turns EXISTS into a hash join over every ticket carrying the tag, which cannot
+        # stop at the page's LIMIT (42 ms against 14 ms for "open + high + tag" at 1M).
+        probe = (
+            sa.select(sa.literal(1))
+            .where(ticket_tags.c.ticket_id == Ticket.id, ticket_tags.c.tag_id == tag_id)
+            .correlate(Ticket)
+            .scalar_subquery()
         )
+        conditions.append(probe.is_not(None))
     if filters.created_from:
         conditions.append(Ticket.created_at >= _day_start(filters.created_from))
     if filters.created_to:
@@ -223,7 +232,7 @@ def list_tickets(
         .scalar_subquery()
     )
     # Counting the first COUNT_CAP + 1 matches *in list order* walks the same index as the
-    # page instead of scanning the table; past the cap the page says "10,000+".
+    # page instead of scanning the table; past the cap the page says "1,000+".
     capped = (
         sa.select(Ticket.id)
         .where(*conditions)

@@ -406,3 +406,14 @@ def test_a_closed_ticket_refuses_comments_but_keeps_the_text(agent_client):
     assert response.status_code == 422
     assert "reopen it to comment" in response.text
     assert "Typed with care" in response.text
+
+
+def test_the_match_count_is_capped(agent_client, monkeypatch, now):
+    from supportdesk.tickets import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    for i in range(7):
+        _make(now, i)
+    assert "5+ matching" in agent_client.get("/tickets/").text
+    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    assert "7 matching" in agent_client.get("/tickets/").text
