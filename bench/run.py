@@ -272,7 +272,11 @@ def measure_floors(app: Any, inputs: Inputs, user_id: int) -> dict[str, float]:
                 with conn.cursor() as cur:
                     started = time.perf_counter()
                     for sql, params, many in stmts:
-                        (cur.executemany if many else cur.execute)(sql, params)
+                        # "insertmanyvalues" batches report executemany with one dict
+                        if many and isinstance(params, list | tuple):
+                            cur.executemany(sql, params)
+                        else:
+                            cur.execute(sql, params)
                         if cur.description is not None:
                             cur.fetchall()
                     timings.append((time.perf_counter() - started) * 1000)

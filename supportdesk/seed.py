@@ -368,9 +368,6 @@ class _PostgresWriter(_Writer):
         # stay locked until commit, which only matters to a desk with no tickets yet.
         self._deferred = _secondary_indexes() if fresh else []
         connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
-        # Foreign-key checks run cached plans; one planned while the tickets table looked
-        # empty (just vacuumed) would scan it for every comment row. Re-plan each time.
-        connection.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
         self._analyzed = False
         for index in self._deferred:
             index.drop(connection)
@@ -435,7 +432,10 @@ class _PostgresWriter(_Writer):
 
     def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy("tickets", TICKET_COLUMNS, rows)
-        if not self._analyzed:  # statistics for the planner before comments check their FK
+        if not self._analyzed:
+            # Foreign-key checks of comments run cached plans; one made while tickets looked
+            # empty (say, just vacuumed) would scan the table for every comment row. ANALYZE
+            # after the first batch gives true statistics and invalidates such plans.
             self._queue.put(("ANALYZE tickets", None))
             self._analyzed = True
 

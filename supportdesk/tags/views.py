@@ -33,24 +33,7 @@ def _get(tag_id: int) -> Tag:
 @admin_required
 def create() -> ResponseReturnValue:
     """Create a tag."""
-    form = TagForm()
-    if form.validate_on_submit():
-        try:
-            with unit_of_work():
-                tag = service.create_tag(
-                    form.name.data or "",
-                    colour=form.colour.data or "",
-                    description=form.description.data or "",
-                )
-        except ConflictError as exc:
-            form.name.errors = [*form.name.errors, str(exc)]
-        except DomainError as exc:
-            form.form_errors.append(str(exc))
-        else:
-            flash(f"Created the tag {tag.name}.", "success")
-            return redirect(url_for(".index"), code=303)
-    code = 422 if form.is_submitted() else 200
-    return render_template("tags/form.html", form=form, tag=None), code
+    return _form_page(TagForm(), None)
 
 
 @bp.route("/<int:tag_id>/edit", methods=["GET", "POST"])
@@ -58,22 +41,28 @@ def create() -> ResponseReturnValue:
 def edit(tag_id: int) -> ResponseReturnValue:
     """Rename, recolour or redescribe a tag."""
     tag = _get(tag_id)
-    form = TagForm(obj=tag)
+    return _form_page(TagForm(obj=tag), tag)
+
+
+def _form_page(form: TagForm, tag: Tag | None) -> ResponseReturnValue:
     if form.validate_on_submit():
+        values = {
+            "name": form.name.data or "",
+            "colour": form.colour.data or "",
+            "description": form.description.data or "",
+        }
         try:
             with unit_of_work():
-                service.update_tag(
-                    tag,
-                    name=form.name.data or "",
-                    colour=form.colour.data or "",
-                    description=form.description.data or "",
-                )
+                if tag is None:
+                    saved = service.create_tag(values.pop("name"), **values)
+                else:
+                    saved = service.update_tag(tag, **values)
         except ConflictError as exc:
             form.name.errors = [*form.name.errors, str(exc)]
         except DomainError as exc:
             form.form_errors.append(str(exc))
         else:
-            flash(f"Saved the tag {tag.name}.", "success")
+            flash(f"{'Created' if tag is None else 'Saved'} the tag {saved.name}.", "success")
             return redirect(url_for(".index"), code=303)
     code = 422 if form.is_submitted() else 200
     return render_template("tags/form.html", form=form, tag=tag), code

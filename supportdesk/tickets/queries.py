@@ -301,18 +301,22 @@ def filter_options() -> FilterOptions:
     return FilterOptions(tags=options["tag"], staff=options["user"])
 
 
+def _by_number(number: int, include_deleted: bool) -> list[sa.ColumnElement[bool]]:
+    conditions = [Ticket.number == number]
+    if not include_deleted:
+        conditions.append(Ticket.deleted_at.is_(None))
+    return conditions
+
+
 def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | None:
     """Return a ticket with everything its page shows, in four statements.
 
     1: the ticket with its people and tags (joined); 2: comments with their authors;
     3: every attachment of the ticket, handed out to the ticket and its comments here.
     """
-    conditions = [Ticket.number == number]
-    if not include_deleted:
-        conditions.append(Ticket.deleted_at.is_(None))
     stmt = (
         sa.select(Ticket)
-        .where(*conditions)
+        .where(*_by_number(number, include_deleted))
         .options(
             joinedload(Ticket.creator),
             joinedload(Ticket.assignee),
@@ -339,12 +343,9 @@ def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | N
 
 def ticket_for_edit(number: int, *, include_deleted: bool = False) -> Ticket | None:
     """Return a ticket with what its edit form needs (people and tags)."""
-    conditions = [Ticket.number == number]
-    if not include_deleted:
-        conditions.append(Ticket.deleted_at.is_(None))
     stmt = (
         sa.select(Ticket)
-        .where(*conditions)
+        .where(*_by_number(number, include_deleted))
         .options(
             joinedload(Ticket.assignee),
             joinedload(Ticket.updated_by),
