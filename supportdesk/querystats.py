@@ -47,6 +47,13 @@ def install(engine: Engine, *, slow_ms: int) -> None:
     def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         conn.info.setdefault("_query_start", []).append(time.perf_counter())
 
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: Any) -> None:
+        # A failed statement never reaches after_cursor_execute: drop its start time.
+        starts = context.connection.info.get("_query_start") if context.connection else None
+        if starts:
+            starts.pop()
+
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         elapsed = time.perf_counter() - conn.info["_query_start"].pop()

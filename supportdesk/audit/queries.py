@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,7 +91,6 @@ class AuditFilters:
     request_id: str = ""
     since: dt.date | None = None
     until: dt.date | None = None
-    conditions: list[Any] = field(default_factory=list)
 
     def where(self) -> list[Any]:
         """Return the SQL conditions."""
