@@ -133,10 +133,22 @@ def test_seed_with_deferred_indexes_rebuilds_every_index(app):
             )
         )
 
-    before = index_names()
+    def foreign_keys():
+        return set(
+            db.session.scalars(
+                sa.text(
+                    "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass"
+                    "::text IN ('tickets', 'comments', 'ticket_tags')"
+                )
+            )
+        )
+
+    before, keys = index_names(), foreign_keys()
+    assert len(keys) >= 7
     result = seed_demo_data(tickets=120, seed=3, defer_indexes_from=100)
     assert result.tickets == 120
     assert index_names() == before
+    assert foreign_keys() == keys  # dropped for the load, validated again at the end
     assert _count(Ticket) == 120
 
 
