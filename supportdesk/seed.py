@@ -510,8 +510,8 @@ def refresh_statistics(*, vacuum: bool = False) -> None:
 
     Fresh statistics give the planner true row counts: without them the first queries
     after a big seed are planned as if the tables were empty. ``vacuum`` also fills the
-    visibility map (index-only scans skip the heap); on a million fresh rows that takes
-    about as long as the seed itself, so by default it is left to autovacuum.
+    visibility map (index-only scans skip the heap); ``flask seed`` leaves that to
+    autovacuum, ``make bench`` runs it before measuring.
     """
     engine = db.session.get_bind().engine
     if engine.dialect.name != "postgresql":
