@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -46,6 +47,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=values["MAX_REQUEST_MB"] * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Under HTTPS the cookie is Secure and __Host- prefixed (no Domain, path /), so
+        # neither plain HTTP nor a sibling subdomain can set or read it.
+        SESSION_COOKIE_SECURE=values["HTTPS"],
+        SESSION_COOKIE_NAME="__Host-session" if values["HTTPS"] else "session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=values["SESSION_IDLE_MINUTES"]),
         # A CSRF token lives as long as the login session: an agent who keeps a reply
         # open over lunch must not lose it to an expired token.
         WTF_CSRF_TIME_LIMIT=None,

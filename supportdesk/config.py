@@ -109,6 +109,9 @@ SETTINGS: dict[str, Setting] = {
     "QUERY_STATS": Setting(_bool, None),  # None: on outside production
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),
     "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),
+    "HTTPS": Setting(_bool, None),  # None: on in production
+    "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
+    "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
 }
 
 
@@ -138,6 +141,8 @@ def load_settings(
         values[key] = overrides[key]
     if values["QUERY_STATS"] is None:
         values["QUERY_STATS"] = values["ENV"] != "production"
+    if values["HTTPS"] is None:
+        values["HTTPS"] = values["ENV"] == "production"
     return values
 
 

@@ -6,8 +6,8 @@ import re
 import time
 import uuid
 
-from flask import Flask, Response, g, request
-from flask_login import current_user
+from flask import Flask, Response, flash, g, request, session
+from flask_login import current_user, logout_user
 
 from supportdesk import querystats
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
@@ -54,6 +54,7 @@ def _end_request(exc: BaseException | None) -> None:
 def _require_login() -> Response | None:
     if request.endpoint == "static" or (request.endpoint or "").startswith("health."):
         return None  # no session lookup (and no query) for assets and health checks
+    _expire_stale_session()
     if current_user.is_authenticated:
         update_actor(current_user.id, current_user.email)
         return None
@@ -62,9 +63,59 @@ def _require_login() -> Response | None:
     return login_manager.unauthorized()
 
 
+def _expire_stale_session() -> None:
+    """End a login session idle for too long, or older than the absolute lifetime."""
+    from flask import current_app
+
+    if "_user_id" not in session:
+        return
+    now = time.time()
+    idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    lifetime = current_app.config["SESSION_MAX_HOURS"] * 3600
+    if now - session.get("seen", 0) > idle or now - session.get("login_at", 0) > lifetime:
+        logout_user()
+        session.clear()
+        flash("Your session expired; please log in again.", "info")
+        return
+    session["seen"] = now
+
+
+def start_session(user_id: int, epoch: int) -> None:
+    """Stamp a fresh login session (called right after ``login_user``)."""
+    now = time.time()
+    session.permanent = True  # the cookie expires after the idle time, renewed per request
+    session["login_at"] = session["seen"] = now
+    session["epoch"] = epoch
+
+
+# Every response: no framing, no MIME sniffing, no referrer leaks, no inline script.
+# style-src-attr allows style="…" attributes only (tag colours); <style> blocks stay out.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _security_headers(response: Response) -> None:
+    from flask import current_app
+
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["X-Frame-Options"] = "DENY"
+    if current_app.config["HTTPS"]:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.endpoint != "static":
+        # Pages show customer data: never keep them in a browser or proxy cache.
+        headers["Cache-Control"] = "no-store"
+
+
 def _finish_response(response: Response) -> Response:
     from flask import current_app
 
+    _security_headers(response)
     response.headers["X-Request-ID"] = g.get("request_id", "")
     if current_app.config["QUERY_STATS"]:
         stats = querystats.current()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -14,7 +14,8 @@ from supportdesk.auth.forms import LoginForm
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db, login_manager
 from supportdesk.users.models import User
-from supportdesk.users.service import authenticate
+from supportdesk.users.service import authenticate, end_sessions
+from supportdesk.web import start_session
 
 bp = Blueprint("auth", __name__)
 
@@ -30,7 +31,9 @@ def load_user(user_id: str) -> User | None:
         user = db.session.get(User, int(user_id))
     except ValueError:
         return None
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or session.get("epoch") != user.session_epoch:
+        return None  # deactivated, or the session was ended (logout elsewhere)
+    return user
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -63,6 +66,7 @@ def login() -> Response | str | tuple[str, int]:
                              changes={"email": email[:254]})  # fmt: skip
         if user is not None:
             login_user(user)
+            start_session(user.id, user.session_epoch)
             return redirect(next_url or url_for("tickets.index"), code=303)
         form.password.errors.append("Email or password is wrong, or the account is disabled.")
         return render_template("auth/login.html", form=form), 401
@@ -74,7 +78,10 @@ def logout() -> Response:
     """Log out (a POST with CSRF, so no link can log staff out)."""
     if current_user.is_authenticated:
         with unit_of_work():
-            record_event("user.logout", entity=current_user._get_current_object())
+            user = current_user._get_current_object()
+            record_event("user.logout", entity=user)
+            end_sessions(user)  # every copy of the old cookie stops working
     logout_user()
+    session.clear()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"), code=303)

@@ -45,6 +45,9 @@ class User(TimestampMixin, UserMixin, Base):
         default=UserRole.AGENT,
     )
     last_login_at: Mapped[dt.datetime | None]
+    # Bumped to end every session of the user at once (logout, deactivation): a session
+    # cookie carries the epoch it was issued in and is refused once it differs.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:

@@ -65,6 +65,12 @@ def create_user(
     return user
 
 
+def end_sessions(user: User) -> None:
+    """Invalidate every session cookie issued to ``user`` so far."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+    db.session.flush()
+
+
 def authenticate(email: str, password: str) -> User | None:
     """Return the active user whose email and password match, else ``None``.
 
