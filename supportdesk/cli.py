@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(check_deploy_command)
     app.cli.add_command(tickets_cli.group)
     app.cli.add_command(audit_cli.group)
 
@@ -120,6 +121,25 @@ def seed_command(
         f"Seeded {result.tickets} tickets, {result.comments} comments, "
         f"{result.tag_links} tag links, {result.staff} staff, {result.tags} tags."
     )
+
+
+@click.command("check-deploy")
+def check_deploy_command() -> None:
+    """List unsafe production settings; exit 1 if there are any."""
+    from flask import current_app
+
+    from supportdesk import deploycheck
+
+    problems = deploycheck.check_deploy(
+        current_app.config,
+        deploycheck.environment(),
+        server=deploycheck.read_server_limits(db.session.get_bind().engine),
+    )
+    for problem in problems:
+        click.echo(f"- {problem}")
+    if problems:
+        raise click.ClickException(f"{len(problems)} unsafe setting(s) for production.")
+    click.echo("No unsafe production settings found.")
 
 
 @click.command("demo")
