@@ -67,7 +67,11 @@ def read_server_limits(engine: sa.Engine) -> dict[str, int] | None:
     try:
         with engine.connect() as conn:
             return {
-                name: int(conn.exec_driver_sql(f"SHOW {name}").scalar_one())
+                name: int(
+                    conn.execute(
+                        sa.text("SELECT current_setting(:name)"), {"name": name}
+                    ).scalar_one()
+                )
                 for name in ("max_connections", "superuser_reserved_connections")
             }
     except sa.exc.SQLAlchemyError:
