@@ -52,6 +52,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=values["HTTPS"],
         SESSION_COOKIE_NAME="__Host-session" if values["HTTPS"] else "session",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=values["SESSION_IDLE_MINUTES"]),
+        RATELIMIT_STORAGE_URI=values["RATELIMIT_STORAGE_URL"],
+        RATELIMIT_HEADERS_ENABLED=True,
         # A CSRF token lives as long as the login session: an agent who keeps a reply
         # open over lunch must not lose it to an expired token.
         WTF_CSRF_TIME_LIMIT=None,
@@ -76,12 +78,13 @@ def _init_extensions(app: Flask) -> None:
     )
     from supportdesk.audit import listeners as audit_listeners
     from supportdesk.db import configure_engine
-    from supportdesk.extensions import csrf, db, login_manager, migrate
+    from supportdesk.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
     with app.app_context():  # creating the engine does not connect
         configure_engine(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
         querystats.install(db.engine, slow_ms=app.config["SLOW_QUERY_MS"])

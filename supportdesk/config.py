@@ -110,6 +110,8 @@ SETTINGS: dict[str, Setting] = {
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),
     "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),
     "HTTPS": Setting(_bool, None),  # None: on in production
+    "RATELIMIT_STORAGE_URL": Setting(_text, "memory://"),
+    "LOGIN_RATE_LIMIT": Setting(_text, "20 per minute"),
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
 }
@@ -147,7 +149,13 @@ def load_settings(
 
 
 # Flask settings tests may set directly (they are not read from the environment).
-PASSTHROUGH_KEYS = {"WTF_CSRF_ENABLED", "TESTING", "SERVER_NAME", "LOGIN_DISABLED"}
+PASSTHROUGH_KEYS = {
+    "WTF_CSRF_ENABLED",
+    "TESTING",
+    "SERVER_NAME",
+    "LOGIN_DISABLED",
+    "RATELIMIT_ENABLED",
+}
 
 
 def validate_environment(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -38,6 +38,11 @@ def check_deploy(
         problems.append("The database is SQLite; production needs PostgreSQL.")
     if config["QUERY_STATS"]:
         problems.append("SUPPORTDESK_QUERY_STATS is on: responses reveal query counts and timings.")
+    if str(config["RATELIMIT_STORAGE_URL"]).startswith("memory://"):
+        problems.append(
+            "SUPPORTDESK_RATELIMIT_STORAGE_URL is memory://: each gunicorn worker counts on "
+            "its own, which is no limit at all; use redis://…"
+        )
     if config["MAX_REQUEST_MB"] < config["MAX_ATTACHMENT_MB"]:
         problems.append("SUPPORTDESK_MAX_REQUEST_MB is below SUPPORTDESK_MAX_ATTACHMENT_MB.")
     if url.get_backend_name() == "postgresql":

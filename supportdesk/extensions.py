@@ -1,5 +1,7 @@
 """Extension objects, created here and bound to an app only by ``create_app``."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -18,3 +20,6 @@ db = SQLAlchemy(
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Per client address. Behind a reverse proxy, wrap the app in werkzeug's ProxyFix (see
+# README, "Deployment") or every user shares the proxy's address.
+limiter = Limiter(key_func=get_remote_address)

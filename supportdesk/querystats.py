@@ -56,7 +56,10 @@ def install(engine: Engine, *, slow_ms: int) -> None:
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        elapsed = time.perf_counter() - conn.info["_query_start"].pop()
+        starts = conn.info.get("_query_start")
+        if not starts:
+            return  # began before these listeners were installed
+        elapsed = time.perf_counter() - starts.pop()
         if statement.lstrip()[:9].upper().startswith(_CONTROL_PREFIXES):
             return
         if has_app_context():

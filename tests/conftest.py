@@ -135,6 +135,7 @@ def make_app(database_url: str, instance: Path, **overrides: Any) -> Flask:
         "ENV": "testing",
         "TESTING": True,
         "QUERY_STATS": True,
+        "RATELIMIT_ENABLED": False,  # the suite logs in hundreds of times from one address
     }
     settings.update(overrides)
     app = create_app(settings)

@@ -11,7 +11,8 @@ SERVER = {"max_connections": 100, "superuser_reserved_connections": 3}
 
 def _config(**environ):
     env = {"SUPPORTDESK_ENV": "production", "SUPPORTDESK_SECRET_KEY": SECRET,
-           "SUPPORTDESK_DATABASE_URL": PG, **environ}  # fmt: skip
+           "SUPPORTDESK_DATABASE_URL": PG,
+           "SUPPORTDESK_RATELIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0", **environ}  # fmt: skip
     values = load_settings(env)
     url = sa.make_url(values["DATABASE_URL"])
     config = dict(values, SQLALCHEMY_DATABASE_URI=url,
@@ -35,6 +36,7 @@ def test_the_documented_production_settings_pass():
         ({"SUPPORTDESK_QUERY_STATS": "1"}, "reveal query counts"),
         ({"SUPPORTDESK_MAX_REQUEST_MB": "10"}, "below SUPPORTDESK_MAX_ATTACHMENT_MB"),
         ({"SUPPORTDESK_WORKERS": "8"}, "Pools may open 120 connections"),
+        ({"SUPPORTDESK_RATELIMIT_STORAGE_URL": "memory://"}, "no limit at all"),
     ],
 )
 def test_each_unsafe_setting_is_reported(environ, message):

@@ -36,7 +36,13 @@ AUDITED: dict[type, tuple[str, frozenset[str]]] = {
     Ticket: ("ticket", frozenset({"updated_at", "version", "updated_by_id"})),
     Comment: ("comment", frozenset({"updated_at"})),
     Tag: ("tag", frozenset()),
-    User: ("user", frozenset({"updated_at", "last_login_at", "session_epoch"})),
+    # Login bookkeeping is recorded by the user.login / user.login_failed events instead.
+    User: (
+        "user",
+        frozenset(
+            {"updated_at", "last_login_at", "session_epoch", "failed_logins", "locked_until"}
+        ),
+    ),  # fmt: skip
 }
 SECRET_FIELDS = {"password_hash": "password"}  # recorded as changed, never by value
 AUDITED_TABLES = frozenset({"tickets", "comments", "tags", "ticket_tags", "users"})

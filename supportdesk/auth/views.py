@@ -12,7 +12,7 @@ from supportdesk.audit.context import update_actor
 from supportdesk.audit.listeners import record_event
 from supportdesk.auth.forms import LoginForm
 from supportdesk.db import unit_of_work
-from supportdesk.extensions import db, login_manager
+from supportdesk.extensions import db, limiter, login_manager
 from supportdesk.users.models import User
 from supportdesk.users.service import authenticate, end_sessions
 from supportdesk.web import start_session
@@ -46,7 +46,14 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
+def _login_limit() -> str:
+    from flask import current_app
+
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str | tuple[str, int]:
     """Show the login form; log the staff member in on valid credentials."""
     next_url = safe_next_url(request.args.get("next"))

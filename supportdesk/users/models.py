@@ -48,6 +48,9 @@ class User(TimestampMixin, UserMixin, Base):
     # Bumped to end every session of the user at once (logout, deactivation): a session
     # cookie carries the epoch it was issued in and is refused once it differs.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Brute-force protection, counted in the database so every worker and host agrees.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None]
 
     @property
     def is_admin(self) -> bool:

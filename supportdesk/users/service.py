@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -75,12 +77,30 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the active user whose email and password match, else ``None``.
 
     Unknown emails cost one password check too, so timing does not tell which exist.
+    After :data:`LOCK_AFTER` failures in a row an account is locked for a delay that
+    doubles with each further failure (30 s up to 15 min); a locked account refuses even
+    the right password until the delay is over. The answer never says which happened.
     """
     user = find_user_by_email(email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.is_active:
+    now = utcnow()
+    matches = check_password_hash(user.password_hash, password)
+    if user.locked_until is not None and user.locked_until > now:
         return None
-    user.last_login_at = utcnow()
+    if not matches or not user.is_active:
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= LOCK_AFTER:
+            doublings = min(user.failed_logins - LOCK_AFTER, 10)  # 2**10 × 30 s > the cap
+            user.locked_until = now + min(LOCK_BASE * 2**doublings, LOCK_MAX)
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
     return user
+
+
+LOCK_AFTER = 5
+LOCK_BASE = dt.timedelta(seconds=30)
+LOCK_MAX = dt.timedelta(minutes=15)
