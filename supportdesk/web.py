@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from flask import Flask, Response, flash, g, request, session
+from flask import Flask, Response, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from supportdesk import querystats
@@ -15,6 +15,8 @@ from supportdesk.extensions import login_manager
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.health", "health.database", "static"})
+# What a user whose password was reset may still reach before changing it.
+PASSWORD_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -57,6 +59,9 @@ def _require_login() -> Response | None:
     _expire_stale_session()
     if current_user.is_authenticated:
         update_actor(current_user.id, current_user.email)
+        if current_user.must_change_password and request.endpoint not in PASSWORD_ENDPOINTS:
+            flash("Choose a new password before you go on.", "info")
+            return redirect(url_for("auth.change_password"))
         return None
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None

@@ -10,9 +10,11 @@ from werkzeug.wrappers import Response
 
 from supportdesk.audit.context import update_actor
 from supportdesk.audit.listeners import record_event
-from supportdesk.auth.forms import LoginForm
+from supportdesk.auth.forms import ChangePasswordForm, LoginForm
 from supportdesk.db import unit_of_work
+from supportdesk.errors import DomainError
 from supportdesk.extensions import db, limiter, login_manager
+from supportdesk.users import service as users_service
 from supportdesk.users.models import User
 from supportdesk.users.service import authenticate, end_sessions
 from supportdesk.web import start_session
@@ -78,6 +80,28 @@ def login() -> Response | str | tuple[str, int]:
         form.password.errors.append("Email or password is wrong, or the account is disabled.")
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def change_password() -> Response | str | tuple[str, int]:
+    """Change one's own password (required after an admin reset)."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            with unit_of_work():
+                users_service.change_password(
+                    user, current=form.current.data or "", new=form.new.data or ""
+                )
+                record_event("user.password_changed", entity=user)
+        except DomainError as exc:
+            form.new.errors = [*form.new.errors, str(exc)]
+        else:
+            start_session(user.id, user.session_epoch)  # this session goes on; others end
+            flash("Your password was changed. Other sessions were logged out.", "success")
+            return redirect(url_for("tickets.index"), code=303)
+    code = 422 if form.is_submitted() else 200
+    return render_template("auth/password.html", form=form), code
 
 
 @bp.route("/logout", methods=["POST"])

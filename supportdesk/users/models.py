@@ -50,6 +50,7 @@ class User(TimestampMixin, UserMixin, Base):
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     # Brute-force protection, counted in the database so every worker and host agrees.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locked_until: Mapped[dt.datetime | None]
 
     @property

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import secrets
+from pathlib import Path
 
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -32,10 +35,46 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalars(stmt).one_or_none()
 
 
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    text = (Path(__file__).parent / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
 def check_password_policy(password: str) -> None:
-    """Refuse passwords too short to resist guessing."""
+    """Refuse passwords too short, too common or too uniform to resist guessing."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidUserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if password.lower() in _common_passwords() or len(set(password)) < 4:
+        raise InvalidUserError("That password is too common or too simple; choose another.")
+
+
+def change_password(user: User, *, current: str, new: str) -> None:
+    """Change one's own password; every other session of the user ends.
+
+    :raises InvalidUserError: the current password is wrong or the new one is refused.
+    """
+    if not check_password_hash(user.password_hash, current):
+        raise InvalidUserError("The current password is wrong.")
+    if new == current:
+        raise InvalidUserError("The new password must differ from the current one.")
+    check_password_policy(new)
+    user.password_hash = generate_password_hash(new)
+    user.must_change_password = False
+    end_sessions(user)
+
+
+def reset_password(user: User) -> str:
+    """Give ``user`` a temporary password (returned once) to change at next login."""
+    temporary = secrets.token_urlsafe(12)
+    user.password_hash = generate_password_hash(temporary)
+    user.must_change_password = True
+    user.failed_logins = 0
+    user.locked_until = None
+    end_sessions(user)
+    return temporary
 
 
 def create_user(

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 
+from supportdesk.audit.listeners import record_event
 from supportdesk.auth.policy import admin_required
+from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
+from supportdesk.users import service
 from supportdesk.users.models import User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+@bp.post("/<int:user_id>/reset-password")
+@admin_required
+def reset_password(user_id: int) -> ResponseReturnValue:
+    """Give a user a temporary password, shown once, to change at next login."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, "There is no such user.")
+    with unit_of_work():
+        temporary = service.reset_password(user)
+        record_event("user.password_reset", entity=user)
+    flash(
+        f"Temporary password for {user.email}: {temporary} — shown once; they must change "
+        "it when they log in.",
+        "success",
+    )
+    return redirect(url_for(".index"), code=303)
 
 
 @bp.get("/")
