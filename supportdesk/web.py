@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from flask import Flask, Response, flash, g, redirect, request, session, url_for
+from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from supportdesk import querystats
@@ -23,6 +23,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 def init_app(app: Flask) -> None:
     """Install the hooks; the query counter goes first so it sees every statement."""
     app.before_request(_start_request)
+    app.before_request(_refuse_nul_characters)
     app.before_request(_require_login)
     app.after_request(_finish_response)
     app.teardown_request(_end_request)
@@ -45,6 +46,17 @@ def _start_request() -> None:
             remote_addr=request.remote_addr,
         )
     )
+
+
+def _refuse_nul_characters() -> None:
+    """Answer 400 to a NUL in any field: PostgreSQL text cannot hold one (it would be a 500)."""
+    fields = [request.args]
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        fields.append(request.form)
+    for multidict in fields:
+        for values in multidict.listvalues():
+            if any("\x00" in value for value in values):
+                abort(400, "The request contains a NUL character, which no field accepts.")
 
 
 def _end_request(exc: BaseException | None) -> None:

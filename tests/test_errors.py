@@ -31,3 +31,10 @@ def test_request_id_is_echoed_or_generated(client):
     generated = client.get("/health", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
     assert len(generated) == 32
     assert generated.isalnum()
+
+
+def test_a_nul_character_in_any_field_is_a_400_not_a_500(agent_client):
+    assert agent_client.get("/tickets/?q=a%00b").status_code == 400
+    response = agent_client.post("/tickets/new", data={"title": "x\x00", "description": "d"})
+    assert response.status_code == 400
+    assert "NUL character" in response.text

@@ -18,6 +18,7 @@ from supportdesk.auth.policy import admin_required
 from supportdesk.db import unit_of_work
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
+ID_MAX = 2**62  # larger numbers are no id, and overflow SQLite's integers
 
 CSV_COLUMNS = (
     "id", "occurred_at", "actor_id", "actor_label", "source", "action", "entity_type",
@@ -31,15 +32,15 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    actor = IntegerField("Actor (user id)", validators=[Optional(), NumberRange(min=1)])
+    actor = IntegerField("Actor (user id)", validators=[Optional(), NumberRange(min=1, max=ID_MAX)])
     action = StringField("Action", validators=[Optional(), Length(max=64)])
     entity_type = StringField("Entity type", validators=[Optional(), Length(max=64)])
-    entity_id = IntegerField("Entity id", validators=[Optional(), NumberRange(min=0)])
-    ticket = IntegerField("Ticket id", validators=[Optional(), NumberRange(min=1)])
+    entity_id = IntegerField("Entity id", validators=[Optional(), NumberRange(min=0, max=ID_MAX)])
+    ticket = IntegerField("Ticket id", validators=[Optional(), NumberRange(min=1, max=ID_MAX)])
     request_id = StringField("Request id", validators=[Optional(), Length(max=64)])
     since = DateField("From", validators=[Optional()])
     until = DateField("To", validators=[Optional()])
-    before = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    before = IntegerField(validators=[Optional(), NumberRange(min=1, max=ID_MAX)])
 
 
 def _filters() -> tuple[AuditFilterForm, queries.AuditFilters, list[str]]:

@@ -105,7 +105,7 @@ def _filters_from(form: TicketFilterForm) -> queries.TicketFilters:
         q=(form.q.data or "").strip() if ok["q"] else "",
         statuses=[TicketStatus(s) for s in form.status.data or []] if ok["status"] else [],
         priorities=[TicketPriority(p) for p in form.priority.data or []] if ok["priority"] else [],
-        assignee=(form.assignee.data or "") if ok["assignee"] else "",
+        assignee=(form.assignee.data or "").strip() if ok["assignee"] else "",
         tag_ids=list(form.tag.data or []) if ok["tag"] else [],
         created_from=form.created_from.data if ok["created_from"] else None,
         created_to=form.created_to.data if ok["created_to"] else None,
@@ -438,8 +438,8 @@ def bulk() -> ResponseReturnValue:
             flash("The list was too old to act on; reload it and try again.", "error")
             return redirect(back, code=303)
     else:
-        ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
-        versions = {i: int(v) for i in ids if (v := request.form.get(f"v{i}", "")).isdigit()}
+        ids = [int(v) for v in request.form.getlist("ids") if _is_id(v)]
+        versions = {i: int(v) for i in ids if _is_id(v := request.form.get(f"v{i}", ""))}
     try:
         with unit_of_work():
             result = bulk_update(
@@ -451,6 +451,10 @@ def bulk() -> ResponseReturnValue:
     else:
         flash(result.summary(), "success" if result.updated else "info")
     return redirect(back, code=303)
+
+
+def _is_id(text: str) -> bool:
+    return text.isdigit() and len(text) <= 12  # longer is no id (and overflows SQLite)
 
 
 @bp.post("/<int:number>/delete")
