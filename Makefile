@@ -9,18 +9,28 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 export SUPPORTDESK_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help install run serve db-upgrade db-migrate test test-sqlite test-postgresql lint fmt check bench clean
+.PHONY: help install lock audit run serve db-upgrade db-migrate test test-sqlite test-postgresql lint fmt check bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock -e '.[test]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its test tools
+
+lock: ## Re-resolve dependencies to their newest allowed versions and rewrite requirements.lock
+	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-lock/bin/python -m pip install --quiet -e '.[test]'
+	{ sed -n '1,2p' requirements.lock; $(VENV)-lock/bin/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf $(VENV)-lock
+
+audit: install ## pip-audit the locked dependencies, bandit the package (waivers: security/)
+	$(BIN)/python security/audit.py
 
 run: install ## Migrate, create a demo admin and demo tickets, serve on http://127.0.0.1:5000
 	$(BIN)/flask db upgrade
@@ -50,12 +60,12 @@ test-sqlite: install ## Run the suite on SQLite
 test-postgresql: install ## Run the suite on PostgreSQL (SUPPORTDESK_TEST_PG_URL)
 	$(BIN)/pytest --backend=postgresql $(PYTEST_ARGS)
 
-test: lint test-sqlite test-postgresql ## Lint, then the whole suite on SQLite and on PostgreSQL
+test: lint audit test-sqlite test-postgresql ## Lint, audit, then the whole suite on SQLite and on PostgreSQL
 
 check: test ## Alias of test
 
 clean: ## Remove caches (keeps .venv and instance/)
-	rm -rf .pytest_cache .ruff_cache .hypothesis test-results
+	rm -rf .pytest_cache .ruff_cache .hypothesis test-results $(VENV)-lock
 
 bench: install ## Benchmark at 1M tickets on PostgreSQL (BENCH_TICKETS=100000 for a quick run)
 	$(BIN)/python bench/run.py

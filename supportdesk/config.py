@@ -203,7 +203,9 @@ def resolve_database_url(values: dict[str, Any], instance_path: str) -> URL:
 
 def engine_options(values: dict[str, Any], url: URL) -> dict[str, Any]:
     """Build SQLAlchemy engine options for the configured backend."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # Error messages (and so logs) never carry a statement's parameter values: they hold
+    # customers' names, e-mail addresses and ticket text.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.get_backend_name() == "postgresql":
         server_options = (
             f"-c statement_timeout={values['DB_STATEMENT_TIMEOUT_MS']} "

@@ -66,13 +66,34 @@ def _csrf_error(exc: CSRFError) -> tuple[str, int]:
     )
 
 
-def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+# SQLite raises OperationalError for a missing table as well as for a busy database; only
+# these mean "try again" there. (psycopg2's OperationalError family is the transient kind:
+# connection lost or refused, statement or lock timeout, deadlock, serialisation failure.)
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open database",
+                     "disk i/o error")  # fmt: skip
+
+
+def _is_transient(exc: Exception) -> bool:
+    if not isinstance(exc, sa_exc.OperationalError):
+        return True  # the pool's TimeoutError
+    if type(exc.orig).__module__ == "sqlite3":
+        return str(exc.orig).lower().startswith(_SQLITE_TRANSIENT)
+    return True
+
+
+def _database_unavailable(exc: Exception) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+    if not _is_transient(exc):
+        return _internal_error(InternalServerError(original_exception=exc))
+    # The driver's message (never the statement or its parameters, which can hold
+    # personal data) goes to the log with the request id the page shows.
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
     log.error(
-        "database unavailable (request %s, %s %s): %s",
+        "database unavailable (request %s, %s %s): %s: %s",
         g.get("request_id"),
         request.method,
         request.path,
         type(exc).__name__,
+        reason,
     )
     body, code = render_error(
         503,

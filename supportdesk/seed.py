@@ -139,7 +139,7 @@ def seed_demo_data(
         raise SeedRefusedError(
             "The database already has tickets; use --append to add demo data to them."
         )
-    rng = random.Random(seed)  # noqa: S311  (demo data, reproducible on purpose)
+    rng = random.Random(seed)  # noqa: S311  # nosec B311 - demo data, reproducible on purpose
     now = dt.datetime.now(dt.UTC)
     anchor = anchor or now.replace(hour=0, minute=0, second=0, microsecond=0)
     staff_count = staff if staff is not None else max(5, min(50, tickets // 20))

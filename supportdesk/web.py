@@ -12,6 +12,7 @@ from flask_login import current_user, logout_user
 from supportdesk import querystats
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
 from supportdesk.extensions import login_manager
+from supportdesk.rendering import render_markdown
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.health", "health.database", "static"})
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_require_login)
     app.after_request(_finish_response)
     app.teardown_request(_end_request)
+    app.add_template_filter(render_markdown, "markdown")
 
 
 def _start_request() -> None:

@@ -1,6 +1,9 @@
 import logging
 
+import sqlalchemy as sa
+
 from supportdesk import web
+from supportdesk.extensions import db
 from tests.conftest import make_app
 
 
@@ -38,3 +41,57 @@ def test_a_nul_character_in_any_field_is_a_400_not_a_500(agent_client):
     response = agent_client.post("/tickets/new", data={"title": "x\x00", "description": "d"})
     assert response.status_code == 400
     assert "NUL character" in response.text
+
+
+def _production_app(database_url, tmp_path, monkeypatch):
+    app = make_app(database_url, tmp_path, ENV="production", TESTING=False,
+                   SECRET_KEY="p" * 64, WTF_CSRF_ENABLED=False)  # fmt: skip
+    assert not app.debug
+    assert not app.testing
+    assert not app.config["PROPAGATE_EXCEPTIONS"]
+    return app
+
+
+def test_a_database_error_in_production_is_a_friendly_500_with_the_request_id(
+    tmp_path, monkeypatch, caplog
+):
+    app = _production_app(f"sqlite:///{tmp_path}/x.db", tmp_path, monkeypatch)
+
+    @app.get("/bad-sql")
+    def bad_sql():
+        db.session.execute(sa.text("SELECT secret_column FROM no_such_table WHERE x = :v"),
+                           {"v": "customer@example.com"})  # fmt: skip
+
+    monkeypatch.setattr(web, "PUBLIC_ENDPOINTS", web.PUBLIC_ENDPOINTS | {"bad_sql"})
+    with caplog.at_level(logging.ERROR, logger="supportdesk.errors"):
+        response = app.test_client().get("/bad-sql", headers={"X-Request-ID": "req-db-7"})
+    assert response.status_code == 500
+    text = response.get_data(as_text=True)
+    assert "Something went wrong" in text
+    assert "req-db-7" in text
+    for leak in ("no_such_table", "SELECT", "customer@example.com", "Traceback", "sqlite"):
+        assert leak not in text, leak
+    assert "unhandled error (request req-db-7)" in caplog.text  # the log has the details
+    assert "no_such_table" in caplog.text
+    assert "customer@example.com" not in caplog.text  # hide_parameters: no personal data
+
+
+def test_an_unreachable_database_in_production_is_a_503_with_retry_after(
+    tmp_path, monkeypatch, caplog
+):
+    # Port 9 (discard) has no server on loopback: the connection is refused at once.
+    url = "postgresql+psycopg2://postgres@127.0.0.1:9/nowhere"
+    app = _production_app(url, tmp_path, monkeypatch)
+    with caplog.at_level(logging.ERROR, logger="supportdesk.errors"):
+        response = app.test_client().post(
+            "/login",
+            data={"email": "agent@example.com", "password": "correct horse battery"},
+            headers={"X-Request-ID": "req-db-8"},
+        )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    text = response.get_data(as_text=True)
+    assert "req-db-8" in text
+    for leak in ("127.0.0.1", "refused", "psycopg2", "Traceback", "agent@example.com\n"):
+        assert leak not in text, leak
+    assert "database unavailable (request req-db-8, POST /login)" in caplog.text

@@ -44,7 +44,7 @@ AUDITED: dict[type, tuple[str, frozenset[str]]] = {
         ),
     ),  # fmt: skip
 }
-SECRET_FIELDS = {"password_hash": "password"}  # recorded as changed, never by value
+SECRET_FIELDS = {"password_hash": "password"}  # nosec B105 - a column label, not a secret
 AUDITED_TABLES = frozenset({"tickets", "comments", "tags", "ticket_tags", "users"})
 AUDIT_TABLES = frozenset({"audit_logs", "audit_seals"})
 

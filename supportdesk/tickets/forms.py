@@ -43,11 +43,18 @@ def _optional_int(value: Any) -> int | None:
     return int(value)
 
 
+MARKDOWN_HINT = "Markdown: **bold**, _italic_, `code`, lists, > quotes, [links](https://…)."
+
+
 class TicketForm(FlaskForm):
     """Create or edit a ticket."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[DataRequired(), Length(max=100_000)])
+    description = TextAreaField(
+        "Description",
+        description=MARKDOWN_HINT,
+        validators=[DataRequired(), Length(max=100_000)],
+    )
     status = SelectField("Status", choices=STATUS_CHOICES, default=TicketStatus.OPEN.value)
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="medium")
     assignee = SelectField("Assignee", coerce=_optional_int, validate_choice=True)
@@ -75,7 +82,9 @@ class QuickUpdateForm(FlaskForm):
 class CommentForm(FlaskForm):
     """A public reply or an internal note."""
 
-    body = TextAreaField("Reply", validators=[DataRequired(), Length(max=100_000)])
+    body = TextAreaField(
+        "Reply", description=MARKDOWN_HINT, validators=[DataRequired(), Length(max=100_000)]
+    )
     is_internal = BooleanField("Internal note (staff only)")
     attachments = MultipleFileField("Attachments")
     form_token = HiddenField()

@@ -1,0 +1,70 @@
+"""Markdown for ticket descriptions and comments, rendered to HTML and then sanitised.
+
+Ticket text is written by customers and read by staff, so it is the first place an attacker
+aims. Two layers keep it inert:
+
+1. markdown-it-py (CommonMark) runs with raw HTML turned off: a ``<script>`` typed into a
+   comment is escaped as text, never passed through. Images are turned off as well, since an
+   external image in a ticket is a tracking pixel that tells the sender when staff opened it.
+2. nh3 (the Rust ammonia sanitiser) then cleans the HTML against an allow-list of tags,
+   attributes and URL schemes, so a renderer bug cannot hand the browser anything else. Every
+   link gets ``rel="noopener noreferrer nofollow"``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+        "hr", "li", "ol", "p", "pre", "s", "strong", "table", "tbody", "td", "th", "thead",
+        "tr", "ul",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "td": {"style"}, "th": {"style"}}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+
+_markdown = (
+    MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False})
+    .enable(["table", "strikethrough"])
+    .disable("image")
+)
+
+
+def _sanitise(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=set(ALLOWED_TAGS),
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=set(URL_SCHEMES),
+        link_rel=LINK_REL,
+        strip_comments=True,
+        filter_style_properties={"text-align"},
+    )
+
+
+# Rendering costs about 0.5 ms per 400 characters, so a ticket with 200 comments would spend
+# 100 ms on it at every view; each worker keeps the last renders of short texts (the common
+# case: at most CACHE_MAX_CHARS each, so the cache stays under ~25 MB).
+CACHE_MAX_CHARS = 4_000
+
+
+def _render(text: str) -> str:
+    return _sanitise(_markdown.render(text))
+
+
+_render_cached = lru_cache(maxsize=2048)(_render)
+
+
+def render_markdown(text: str | None) -> Markup:
+    """Return ``text`` as sanitised HTML, safe to put in a template as it is."""
+    if not text:
+        return Markup("")
+    html = _render_cached(text) if len(text) <= CACHE_MAX_CHARS else _render(text)
+    return Markup(html)  # noqa: S704  # nosec B704 - sanitised by nh3 just above
