@@ -181,7 +181,9 @@ def choose_inputs(database_url: str) -> Inputs:
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .offset(deep_pages * PAGE_SIZE - 1).limit(1)
         ).one()  # fmt: skip
-        deep_cursor = encode_cursor(SECRET, anchor, "created", "desc", "next")
+        deep_cursor = encode_cursor(
+            SECRET, (anchor.created_at, anchor.id), "created", "desc", "next"
+        )
         open_numbers = list(s.scalars(
             sa.select(Ticket.number).where(Ticket.status == TicketStatus.OPEN)
             .order_by(Ticket.number).limit(CONCURRENCY * 40)

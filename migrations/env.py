@@ -7,6 +7,7 @@ from alembic import context
 from flask import current_app
 
 from supportdesk.audit.listeners import audited_bulk
+from supportdesk.db import include_object
 
 config = context.config
 if config.config_file_name is not None:
@@ -53,6 +54,7 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("compare_type", True)
+    conf_args.setdefault("include_object", include_object)
     conf_args.setdefault("transaction_per_migration", True)
 
     with get_engine().connect() as connection:

@@ -21,6 +21,24 @@ NAMING_CONVENTION = {
 }
 
 
+# Schema that migrations own but the ORM does not map: the full-text search columns, kept
+# up to date by database triggers (PostgreSQL), and SQLite's FTS5 tables. Autogenerate and
+# the model/migration comparison leave them alone.
+SCHEMA_OUTSIDE_MODELS = frozenset(
+    {"search_vector", "ix_tickets_search_vector", "ix_comments_search_vector"}
+)
+_FTS_TABLES = ("ticket_fts", "comment_fts")
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic's filter: False for the schema listed in SCHEMA_OUTSIDE_MODELS."""
+    if type_ == "table" and name and name.startswith(_FTS_TABLES):
+        return False
+    return not (type_ in ("column", "index") and name in SCHEMA_OUTSIDE_MODELS)
+
+
 def utcnow() -> dt.datetime:
     """Return the current time as a timezone-aware UTC datetime."""
     return dt.datetime.now(dt.UTC)

@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from supportdesk import MIGRATIONS_DIR
+from supportdesk.db import include_object
 from supportdesk.extensions import db
 from tests.conftest import make_app
 
@@ -25,7 +26,9 @@ def _schema_differences(app):
         # SQLite cannot reflect expression indexes (lower(email)); Alembic says so with a
         # warning and skips only those, which the round trip below still creates.
         warnings.filterwarnings("ignore", message=".*expression-based index.*")
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         return compare_metadata(context, db.metadata)
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
@@ -15,6 +11,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from supportdesk.audit import integrity, queries
 from supportdesk.audit.listeners import record_event
 from supportdesk.auth.policy import admin_required
+from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -87,33 +84,10 @@ def export() -> ResponseReturnValue:
     """Stream the filtered log as CSV, in constant memory."""
     _, filters, _ = _filters()
 
-    def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for row in queries.export(filters, CSV_COLUMNS):
-            writer.writerow([_cell(value) for value in row])
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
+    rows = queries.export(filters, CSV_COLUMNS)
     headers = {"Content-Disposition": 'attachment; filename="audit.csv"',
                "Cache-Control": "no-store"}  # fmt: skip
-    return Response(generate(), mimetype="text/csv", headers=headers)
-
-
-def _cell(value: object) -> str:
-    import json
-
-    if isinstance(value, dict):
-        value = json.dumps(value, sort_keys=True)
-    elif hasattr(value, "isoformat"):
-        value = value.isoformat()  # type: ignore[union-attr]
-    text = "" if value is None else str(value)
-    # Spreadsheets run cells that start like a formula (CSV injection): neutralise them.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return Response(stream_csv(CSV_COLUMNS, rows), mimetype="text/csv", headers=headers)
 
 
 @bp.post("/seal")

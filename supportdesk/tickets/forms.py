@@ -33,7 +33,13 @@ def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
 STATUS_CHOICES = choices((s.value, s.label) for s in TicketStatus)
 PRIORITY_CHOICES = choices((p.value, p.label) for p in reversed(TicketPriority))
 SORT_CHOICES = choices(
-    [("created", "Created"), ("updated", "Updated"), ("priority", "Priority"), ("number", "Number")]
+    [
+        ("created", "Created"),
+        ("updated", "Updated"),
+        ("priority", "Priority"),
+        ("number", "Number"),
+        ("relevance", "Relevance (with a search)"),
+    ]  # fmt: skip
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from supportdesk.attachments.models import Attachment
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets import search as search_module
 from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
 from supportdesk.users.models import User
 
@@ -30,6 +32,15 @@ SORT_KEYS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
     "updated": (Ticket.updated_at, Ticket.id),
     "priority": (Ticket.priority, Ticket.created_at, Ticket.id),
     "number": (Ticket.number,),
+}
+# What each key value is, for reading it back from a cursor ("relevance" needs a search:
+# its first key is the search's rank, see _sort_columns).
+SORT_KINDS: dict[str, tuple[str, ...]] = {
+    "created": ("datetime", "int"),
+    "updated": ("datetime", "int"),
+    "priority": ("priority", "datetime", "int"),
+    "number": ("int",),
+    "relevance": ("float", "datetime", "int"),
 }
 
 
@@ -52,6 +63,16 @@ class TicketFilters:
     direction: str = "desc"
     include_deleted: bool = False  # admins only; the view enforces it
 
+    @cached_property
+    def search(self) -> search_module.Search | None:
+        """The parsed search box, or None when it is empty."""
+        return search_module.parse(self.q) if self.q else None
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the list is ordered by relevance (a usable search, sort "relevance")."""
+        return self.sort == "relevance" and self.search is not None and self.search.usable
+
 
 @dataclass
 class TicketRow:
@@ -59,6 +80,8 @@ class TicketRow:
 
     ticket: Ticket
     comment_count: int
+    title_html: Any = None  # the title with <mark>ed matches (searches only)
+    snippet_html: Any = None  # a fragment of the description around the matches
 
 
 @dataclass
@@ -69,6 +92,7 @@ class TicketPage:
     next_cursor: str | None
     prev_cursor: str | None
     total: int | None  # capped at COUNT_CAP + 1 (shown as "1,000+")
+    ranked: bool = False
 
     @property
     def total_label(self) -> str | None:
@@ -82,22 +106,23 @@ def _serializer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt="supportdesk.tickets.cursor")
 
 
-def _key_values(ticket: Ticket, sort: str) -> list[Any]:
-    values: list[Any] = []
-    for column in SORT_KEYS[sort]:
-        value = getattr(ticket, column.key)
+def _key_values(values: tuple[Any, ...]) -> list[Any]:
+    plain: list[Any] = []
+    for value in values:
         if isinstance(value, dt.datetime):
             value = value.isoformat()
         elif isinstance(value, TicketPriority):
             value = value.value
-        values.append(value)
-    return values
+        plain.append(value)
+    return plain
 
 
-def encode_cursor(secret: str, ticket: Ticket, sort: str, direction: str, towards: str) -> str:
-    """Return a signed cursor pointing after (``next``) or before (``prev``) ``ticket``."""
+def encode_cursor(
+    secret: str, key: tuple[Any, ...], sort: str, direction: str, towards: str
+) -> str:
+    """Return a signed cursor pointing after (``next``) or before (``prev``) a row's key."""
     return _serializer(secret).dumps(
-        {"s": sort, "d": direction, "t": towards, "k": _key_values(ticket, sort)}
+        {"s": sort, "d": direction, "t": towards, "k": _key_values(key)}
     )
 
 
@@ -112,39 +137,49 @@ def decode_cursor(secret: str, token: str, sort: str, direction: str) -> tuple[s
         raise InvalidCursorError("The page link was damaged; showing the first page.") from None
     if not isinstance(data, dict) or data.get("s") != sort or data.get("d") != direction:
         raise InvalidCursorError("The page link belongs to another sort; showing the first page.")
-    columns = SORT_KEYS[sort]
+    kinds = SORT_KINDS[sort]
     values = data.get("k")
     if data.get("t") not in ("next", "prev") or not isinstance(values, list):
         raise InvalidCursorError("The page link was damaged; showing the first page.")
-    if len(values) != len(columns):
+    if len(values) != len(kinds):
         raise InvalidCursorError("The page link was damaged; showing the first page.")
     try:
-        parsed = [_parse_key(column, value) for column, value in zip(columns, values, strict=True)]
+        parsed = [_parse_key(kind, value) for kind, value in zip(kinds, values, strict=True)]
     except (TypeError, ValueError):
         raise InvalidCursorError("The page link was damaged; showing the first page.") from None
     return data["t"], parsed
 
 
-def _parse_key(column: sa.ColumnElement[Any], value: Any) -> Any:
-    if column.key in ("created_at", "updated_at"):
+def _parse_key(kind: str, value: Any) -> Any:
+    if kind == "datetime":
         parsed = dt.datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive")
         return parsed
-    if column.key == "priority":
+    if kind == "priority":
         return TicketPriority(value)
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("not a number")
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("not an integer")
     return value
 
 
-def filter_conditions(filters: TicketFilters, *, user_id: int) -> list[sa.ColumnElement[bool]]:
-    """Return the WHERE conditions for ``filters`` (live tickets only)."""
+def filter_conditions(
+    filters: TicketFilters, *, user_id: int, with_search: bool = True
+) -> list[sa.ColumnElement[bool]]:
+    """Return the WHERE conditions for ``filters`` (live tickets only).
+
+    :param with_search: include the search box (every match, uncapped); a ranked list
+        adds its capped candidates instead.
+    """
     conditions: list[sa.ColumnElement[bool]] = []
     if not filters.include_deleted:
         conditions.append(Ticket.deleted_at.is_(None))
-    if filters.q:
-        conditions.append(_text_condition(filters.q))
+    if with_search and filters.search is not None and filters.search.usable:
+        conditions.append(filters.search.condition())
     if filters.statuses:
         conditions.append(Ticket.status.in_(filters.statuses))
     if filters.priorities:
@@ -183,17 +218,11 @@ def parse_reference(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _text_condition(q: str) -> sa.ColumnElement[bool]:
-    # Substring match until full-text search lands; a number matches its ticket exactly.
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    text = sa.or_(
-        Ticket.title.ilike(pattern, escape="\\"), Ticket.description.ilike(pattern, escape="\\")
-    )
-    number = parse_reference(q)
-    if number is not None:
-        return sa.or_(Ticket.number == number, text)
-    return text
+def _sort_columns(filters: TicketFilters) -> tuple[sa.ColumnElement[Any], ...]:
+    if filters.ranked:
+        assert filters.search is not None  # noqa: S101 - implied by ranked
+        return (filters.search.rank(), Ticket.created_at, Ticket.id)
+    return SORT_KEYS[filters.sort if filters.sort in SORT_KEYS else "created"]
 
 
 def list_tickets(
@@ -202,17 +231,21 @@ def list_tickets(
     """Return one page of tickets in two statements (rows, then their tags).
 
     The rows statement carries each ticket's comment count and the capped total of
-    matches as scalar subqueries, so the page costs the same for 1 or 25 rows.
+    matches as scalar subqueries, so the page costs the same for 1 or 25 rows. A search
+    ordered by relevance ranks the search's capped candidates (see tickets.search).
 
     :raises InvalidCursorError: ``cursor`` cannot be used.
     """
-    conditions = filter_conditions(filters, user_id=user_id)
-    columns = SORT_KEYS[filters.sort]
+    search = filters.search if filters.search is not None and filters.search.usable else None
+    sort = filters.sort if filters.ranked or filters.sort in SORT_KEYS else "created"
+    conditions = filter_conditions(filters, user_id=user_id, with_search=not filters.ranked)
+    if filters.ranked and search is not None:
+        candidates = search.candidates(conditions)
+        conditions = [*conditions, Ticket.id.in_(sa.select(candidates.c.id))]
+    columns = _sort_columns(filters)
     descending = filters.direction == "desc"
     towards, key = (
-        ("next", None)
-        if not cursor
-        else decode_cursor(secret, cursor, filters.sort, filters.direction)
+        ("next", None) if not cursor else decode_cursor(secret, cursor, sort, filters.direction)
     )
     # Walking backwards = walking forwards in the opposite order, then reversing.
     forward = towards == "next"
@@ -232,17 +265,19 @@ def list_tickets(
         .scalar_subquery()
     )
     # Counting the first COUNT_CAP + 1 matches *in list order* walks the same index as the
-    # page instead of scanning the table; past the cap the page says "1,000+".
-    capped = (
-        sa.select(Ticket.id)
-        .where(*conditions)
-        .order_by(*[c.desc() if descending else c.asc() for c in columns])
-        .limit(COUNT_CAP + 1)
-        .subquery()
-    )
-    total = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
+    # page instead of scanning the table; past the cap the page says "1,000+". (A ranked
+    # search counts its candidates in any order: scoring them all just to count is waste.)
+    capped = sa.select(Ticket.id).where(*conditions).limit(COUNT_CAP + 1)
+    if not filters.ranked:
+        capped = capped.order_by(*[c.desc() if descending else c.asc() for c in columns])
+    total = sa.select(sa.func.count()).select_from(capped.subquery()).scalar_subquery()
+    extras: list[sa.ColumnElement[Any]] = [c.label(f"key{i}") for i, c in enumerate(columns)]
+    if search is not None:
+        title, snippet = search.title_headline(), search.snippet()
+        if title is not None and snippet is not None:
+            extras += [title.label("title_marked"), snippet.label("snippet_marked")]
     stmt = (
-        sa.select(Ticket, comment_count.label("comment_count"), total.label("total"))
+        sa.select(Ticket, comment_count.label("comment_count"), total.label("total"), *extras)
         .where(*conditions, *keyset)
         .order_by(*[c.desc() if order_desc else c.asc() for c in columns])
         .limit(PAGE_SIZE + 1)
@@ -253,19 +288,29 @@ def list_tickets(
     result = result[:PAGE_SIZE]
     if not forward:
         result.reverse()
-    rows = [TicketRow(ticket=r[0], comment_count=r[1]) for r in result]
+    n_keys = len(columns)
+    rows = [_row(r, n_keys) for r in result]
+    keys = [tuple(r[3 : 3 + n_keys]) for r in result]
     total_count = result[0][2] if result else (0 if key is None else None)
 
     has_next = more if forward else key is not None
     has_prev = (key is not None) if forward else more
     next_cursor = prev_cursor = None
     if rows and has_next:
-        next_cursor = encode_cursor(
-            secret, rows[-1].ticket, filters.sort, filters.direction, "next"
-        )
+        next_cursor = encode_cursor(secret, keys[-1], sort, filters.direction, "next")
     if rows and has_prev:
-        prev_cursor = encode_cursor(secret, rows[0].ticket, filters.sort, filters.direction, "prev")
-    return TicketPage(rows, next_cursor, prev_cursor, total_count)
+        prev_cursor = encode_cursor(secret, keys[0], sort, filters.direction, "prev")
+    return TicketPage(rows, next_cursor, prev_cursor, total_count, ranked=filters.ranked)
+
+
+def _row(result: sa.Row[Any], n_keys: int) -> TicketRow:
+    row = TicketRow(ticket=result[0], comment_count=result[1])
+    if len(result) > 3 + n_keys:
+        title, snippet = result[3 + n_keys], result[4 + n_keys]
+        row.title_html = search_module.marked(title) if title else None
+        if snippet and search_module.MARK_START in snippet:
+            row.snippet_html = search_module.marked(snippet)
+    return row
 
 
 class Option(NamedTuple):
@@ -306,6 +351,17 @@ def _by_number(number: int, include_deleted: bool) -> list[sa.ColumnElement[bool
     if not include_deleted:
         conditions.append(Ticket.deleted_at.is_(None))
     return conditions
+
+
+def ticket_exists(number: int, *, include_deleted: bool = False) -> bool:
+    """Return whether a ticket with this number exists (live, unless asked otherwise)."""
+    stmt = sa.select(Ticket.id).where(*_by_number(number, include_deleted))
+    return db.session.scalar(stmt) is not None
+
+
+def search_has_words(search: search_module.Search) -> bool:
+    """Return False when a search keeps no word once stop-words are dropped."""
+    return search_module.has_lexemes(search)
 
 
 def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
@@ -13,9 +24,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from supportdesk.attachments import service as attachments
 from supportdesk.audit import queries as audit_queries
 from supportdesk.auth.policy import admin_required
+from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
-from supportdesk.tickets import queries, service
+from supportdesk.tickets import export, queries, service
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
 from supportdesk.tickets.forms import (
     CommentForm,
@@ -25,6 +37,7 @@ from supportdesk.tickets.forms import (
     choices,
 )
 from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.search import CANDIDATES as search_candidates
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -72,18 +85,26 @@ def index() -> ResponseReturnValue:
         f"{getattr(form, name).label.text}: {errors[0]} The filter was ignored."
         for name, errors in form.errors.items()
     ]
-    filters = _filters_from(form)
-    if filters.include_deleted and not current_user.is_admin:
-        problems.append("Only admins can list deleted tickets; they were left out.")
-        filters.include_deleted = False
-        form.include_deleted.data = False
+    filters = _list_filters(form, problems)
     cursor = form.cursor.data or None
+    number = queries.parse_reference(filters.q) if filters.q and not cursor else None
+    if number is not None:  # "SD-1042" or "1042" in the box: straight to that ticket
+        found = queries.ticket_exists(number, include_deleted=filters.include_deleted)
+        if found:
+            return redirect(url_for("tickets.detail", number=number))
     secret = current_app.config["SECRET_KEY"]
     try:
         page = queries.list_tickets(filters, user_id=current_user.id, secret=secret, cursor=cursor)
     except queries.InvalidCursorError as exc:
         problems.append(str(exc))
         page = queries.list_tickets(filters, user_id=current_user.id, secret=secret)
+    search = filters.search
+    empty_search = search is not None and search.usable and not page.rows and not cursor
+    if empty_search and not queries.search_has_words(search):
+        problems.append(
+            "The search has only very common words (like “the” or “and”), which are "
+            "not indexed; add a more specific word."
+        )
     return render_template(
         "tickets/index.html",
         form=form,
@@ -95,7 +116,49 @@ def index() -> ResponseReturnValue:
         filtered=bool(set(args) - {"sort", "dir"}),
         loaded_at=utcnow().isoformat(),
         bulk_actions=BULK_ACTIONS,
+        candidates=search_candidates,
     )
+
+
+@bp.get("/export.csv")
+def export_csv() -> ResponseReturnValue:
+    """Stream every ticket the list's filters match as CSV (all pages, constant memory)."""
+    form = TicketFilterForm(formdata=request.args)
+    form.tag.choices = choices((o.id, o.label) for o in queries.filter_options().tags)
+    form.validate()
+    if form.errors:  # an export must be exactly what was asked for, never "close enough"
+        problems = "; ".join(
+            f"{getattr(form, n).label.text}: {e[0]}" for n, e in form.errors.items()
+        )
+        abort(400, description=f"The export was not made: {problems}")
+    problems: list[str] = []
+    filters = _list_filters(form, problems)
+    if problems:
+        abort(400, description="The export was not made. " + " ".join(problems))
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    headers = {"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"'}
+    rows = export.rows(filters, user_id=current_user.id)
+    return Response(
+        stream_with_context(stream_csv(export.COLUMNS, rows)), mimetype="text/csv", headers=headers
+    )
+
+
+def _list_filters(form: TicketFilterForm, problems: list[str]) -> queries.TicketFilters:
+    """Return the list's filters; explain in ``problems`` what had to be left out."""
+    filters = _filters_from(form)
+    if filters.include_deleted and not current_user.is_admin:
+        problems.append("Only admins can list deleted tickets; they were left out.")
+        filters.include_deleted = False
+        form.include_deleted.data = False
+    if filters.q and "sort" not in request.args:
+        filters.sort = form.sort.data = "relevance"  # a search is ranked unless told otherwise
+    if filters.search is not None and not filters.search.usable:
+        problems.append(f"Search: {filters.search.problem}")
+        filters.q = form.q.data = ""
+        del filters.search
+    if filters.sort == "relevance" and not filters.q:
+        filters.sort = form.sort.data = "created"
+    return filters
 
 
 def _filters_from(form: TicketFilterForm) -> queries.TicketFilters:

@@ -20,6 +20,7 @@ MATRIX = {
     ("health.health", "GET"): PUBLIC,
     ("health.database", "GET"): PUBLIC,
     ("tickets.index", "GET"): STAFF,
+    ("tickets.export_csv", "GET"): STAFF,
     ("tickets.create", "GET"): STAFF,
     ("tickets.create", "POST"): STAFF,
     ("tickets.detail", "GET"): STAFF,

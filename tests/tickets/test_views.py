@@ -102,8 +102,11 @@ def test_created_range_and_text_search(agent_client, now):
     assert _numbers(agent_client.get("/tickets/?q=PRINTER")) == [new.number, old.number]
     assert _numbers(agent_client.get("/tickets/?q=100%25")) == [new.number]
     assert _numbers(agent_client.get("/tickets/?q=1_0")) == []  # _ is not a wildcard
-    assert _numbers(agent_client.get(f"/tickets/?q=SD-{old.number}")) == [old.number]
-    assert _numbers(agent_client.get(f"/tickets/?q={old.number}")) == [old.number]
+    # A ticket number jumps straight to the ticket.
+    for typed in (f"SD-{old.number}", f"sd{old.number}", f" {old.number} "):
+        response = agent_client.get("/tickets/", query_string={"q": typed})
+        assert response.status_code == 302, typed
+        assert response.headers["Location"].endswith(f"/tickets/{old.number}")
 
 
 def test_priority_sort_puts_urgent_first_and_number_sort_ascends(agent_client, now):

@@ -1,0 +1,259 @@
+"""Full-text search over ticket titles, descriptions and comment bodies (notes included).
+
+One interface, three engines:
+
+- PostgreSQL: ``tickets.search_vector`` (title A, description B) and
+  ``comments.search_vector`` (C), GIN-indexed and kept by triggers; queries parsed by
+  ``websearch_to_tsquery`` (``"exact phrase"``, ``-word``, ``or``), ranked by ``ts_rank``,
+  highlighted by ``ts_headline``.
+- SQLite with FTS5: ``ticket_fts``/``comment_fts``; the same query syntax is translated
+  to FTS5's, ranked by ``bm25`` (title weighted over description), highlighted by FTS5.
+- SQLite without FTS5: substring LIKE on title, description and comments, unranked.
+
+A ticket that matches only in its comments ranks below every ticket that matches in its
+title or description. Ranking a very common word over a million tickets would score
+every match, so a ranked search scores the newest ``CANDIDATES`` matches of the tickets and
+of the comments (each found through the GIN index or the date order, whichever the planner
+finds cheaper) and says so on the page when it stopped there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from markupsafe import Markup, escape
+from sqlalchemy.dialects import postgresql
+
+from supportdesk.extensions import db
+from supportdesk.tickets.models import Comment, Ticket
+
+CANDIDATES = 5_000
+LANGUAGE = "english"
+# ts_headline/FTS5 wrap matches in these (control characters that the text never shows);
+# the page escapes the text first and only then turns them into <mark>.
+MARK_START, MARK_STOP = "\x1e", "\x1f"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"\w+", re.UNICODE)
+_HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_STOP}, HighlightAll=true"
+_SNIPPET = (
+    f"StartSel={MARK_START}, StopSel={MARK_STOP}, MaxWords=24, MinWords=10, "
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
+
+
+def clean(text: str) -> str:
+    """Control characters become spaces; runs of spaces become one."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def engine_kind() -> str:
+    """Return ``postgresql``, ``fts5`` or ``like`` for the app's database (cached per app)."""
+    cache = current_app.extensions.setdefault("supportdesk.search", {})
+    if "kind" not in cache:
+        bind = db.engine
+        if bind.dialect.name == "postgresql":
+            cache["kind"] = "postgresql"
+        else:
+            cache["kind"] = "fts5" if sa.inspect(bind).has_table("ticket_fts") else "like"
+    return cache["kind"]
+
+
+def fts5_query(text: str) -> str:
+    """Translate web-search syntax into an FTS5 query of quoted strings only.
+
+    Every word or phrase becomes an FTS5 string (so no operator or column filter can be
+    smuggled in); ``or`` between two terms is OR, a leading ``-`` is NOT, the rest is
+    AND. Returns "" when nothing positive is left to search for.
+    """
+    positive: list[str] = []
+    negative: list[str] = []
+    pending_or = False
+    for match in _TOKEN.finditer(text):
+        phrase, word = match.group(1), match.group(2)
+        negate = False
+        if word is not None:
+            if word.lower() == "or":
+                pending_or = bool(positive)
+                continue
+            if word.startswith("-") and len(word) > 1:
+                negate, word = True, word[1:]
+        words = _WORD.findall(phrase if phrase is not None else word)
+        if not words:
+            continue
+        term = '"' + " ".join(words).replace('"', '""') + '"'
+        if negate:
+            negative.append(term)
+        elif pending_or:
+            positive[-1] = f"{positive[-1]} OR {term}"
+        else:
+            positive.append(term)
+        pending_or = False
+    if not positive:
+        return ""
+    query = " AND ".join(f"({p})" for p in positive)
+    for term in negative:
+        query = f"({query}) NOT {term}"
+    return query
+
+
+@dataclass
+class Search:
+    """A parsed search: SQL pieces for the list, the bulk selection and the export."""
+
+    text: str
+    kind: str
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """False when the text has nothing to search for (the list says why)."""
+        return self.problem is None
+
+    # -- PostgreSQL ---------------------------------------------------------------------
+    def _tsquery(self) -> sa.ColumnElement[Any]:
+        return sa.func.websearch_to_tsquery(
+            sa.literal(LANGUAGE, postgresql.REGCONFIG), sa.bindparam(None, self.text)
+        )
+
+    @staticmethod
+    def _vector(table: str) -> sa.ColumnElement[Any]:
+        return sa.literal_column(f"{table}.search_vector", postgresql.TSVECTOR)
+
+    # -- SQLite FTS5 ---------------------------------------------------------------------
+    def _fts_ids(self, table: str) -> sa.Select[Any]:
+        fts = sa.table(table, sa.column("rowid"))
+        return sa.select(fts.c.rowid).where(
+            sa.literal_column(table).op("MATCH")(sa.bindparam(None, fts5_query(self.text)))
+        )
+
+    def _fts_scalar(self, expression: str, ticket_id: Any) -> sa.ScalarSelect[Any]:
+        fts = sa.table("ticket_fts", sa.column("rowid"))
+        return (
+            sa.select(sa.literal_column(expression))
+            .select_from(fts)
+            .where(
+                sa.literal_column("ticket_fts").op("MATCH")(
+                    sa.bindparam(None, fts5_query(self.text))
+                ),
+                fts.c.rowid == ticket_id,
+            )
+            .scalar_subquery()
+        )
+
+    # -- what the queries use ------------------------------------------------------------
+    def ticket_matches(self) -> sa.ColumnElement[bool]:
+        """Return a condition on ``tickets``: the title or description matches."""
+        if self.kind == "postgresql":
+            return self._vector("tickets").op("@@")(self._tsquery())
+        if self.kind == "fts5":
+            return Ticket.id.in_(self._fts_ids("ticket_fts"))
+        pattern = _like_pattern(self.text)
+        return sa.or_(
+            Ticket.title.ilike(pattern, escape="\\"), Ticket.description.ilike(pattern, escape="\\")
+        )
+
+    def comment_matches(self) -> sa.ColumnElement[bool]:
+        """Return a condition on ``comments``: the body matches."""
+        if self.kind == "postgresql":
+            return self._vector("comments").op("@@")(self._tsquery())
+        if self.kind == "fts5":
+            return Comment.id.in_(self._fts_ids("comment_fts"))
+        return Comment.body.ilike(_like_pattern(self.text), escape="\\")
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        """Every matching ticket, uncapped (bulk "all matching", export)."""
+        in_comments = sa.select(Comment.ticket_id).where(self.comment_matches())
+        return sa.or_(self.ticket_matches(), Ticket.id.in_(in_comments))
+
+    def candidates(self, conditions: list[sa.ColumnElement[bool]]) -> sa.Subquery:
+        """Return the newest CANDIDATES matches in tickets plus those in comments (ids)."""
+        in_tickets = (
+            sa.select(Ticket.id.label("id"))
+            .where(self.ticket_matches(), *conditions)
+            .order_by(Ticket.created_at.desc())
+            .limit(CANDIDATES)
+        )
+        in_comments = (
+            sa.select(Comment.ticket_id.label("id"))
+            .join(Ticket, Ticket.id == Comment.ticket_id)
+            .where(self.comment_matches(), *conditions)
+            .order_by(Comment.id.desc())
+            .limit(CANDIDATES)
+        )
+        return sa.union(in_tickets.subquery().select(), in_comments.subquery().select()).subquery()
+
+    def rank(self) -> sa.ColumnElement[float]:
+        """Relevance of a ticket's title and description (0 for comment-only matches)."""
+        if self.kind == "postgresql":
+            return sa.func.ts_rank(self._vector("tickets"), self._tsquery()).cast(sa.Float)
+        if self.kind == "fts5":
+            # bm25 is lower-is-better and negative; title counts 10x, description 4x.
+            score = self._fts_scalar("-bm25(ticket_fts, 10.0, 4.0)", Ticket.id)
+            return sa.func.coalesce(score, 0.0).cast(sa.Float)
+        return sa.literal(0.0, sa.Float)
+
+    def title_headline(self) -> sa.ColumnElement[str] | None:
+        """Return the title with the matched words between MARK_START and MARK_STOP."""
+        if self.kind == "postgresql":
+            return sa.func.ts_headline(
+                sa.literal(LANGUAGE, postgresql.REGCONFIG), Ticket.title, self._tsquery(),
+                sa.bindparam(None, _HEADLINE),
+            )  # fmt: skip
+        if self.kind == "fts5":
+            return self._fts_scalar(
+                f"highlight(ticket_fts, 0, '{MARK_START}', '{MARK_STOP}')", Ticket.id
+            )
+        return None
+
+    def snippet(self) -> sa.ColumnElement[str] | None:
+        """Return a fragment of the description around the matched words."""
+        if self.kind == "postgresql":
+            return sa.func.ts_headline(
+                sa.literal(LANGUAGE, postgresql.REGCONFIG), Ticket.description, self._tsquery(),
+                sa.bindparam(None, _SNIPPET),
+            )  # fmt: skip
+        if self.kind == "fts5":
+            return self._fts_scalar(
+                f"snippet(ticket_fts, 1, '{MARK_START}', '{MARK_STOP}', ' … ', 24)", Ticket.id
+            )
+        return None
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def parse(text: str) -> Search:
+    """Parse what was typed in the search box. Never raises: a problem is a message."""
+    text = clean(text)
+    kind = engine_kind()
+    search = Search(text=text, kind=kind)
+    if not _WORD.search(text):
+        search.problem = "The search has no letters or digits to look for; it was ignored."
+    elif kind == "fts5" and not fts5_query(text):
+        search.problem = "Add a word to look for: a search of only -excluded words finds nothing."
+    return search
+
+
+def has_lexemes(search: Search) -> bool:
+    """On PostgreSQL: whether the query keeps any word once stop-words are dropped."""
+    if search.kind != "postgresql":
+        return True
+    return bool(db.session.scalar(sa.select(sa.func.numnode(search._tsquery()))))
+
+
+def marked(text: str | None) -> Markup | None:
+    """Escape ``text``, then turn the match markers into ``<mark>`` elements."""
+    if text is None:
+        return None
+    html = str(escape(text))
+    if MARK_START not in html:
+        return Markup(html)  # noqa: S704  # nosec B704 - escaped just above
+    html = html.replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")
+    return Markup(html)  # noqa: S704  # nosec B704 - escaped, then only <mark> added
