@@ -71,7 +71,12 @@ class TicketFilters:
     @property
     def ranked(self) -> bool:
         """Whether the list is ordered by relevance (a usable search, sort "relevance")."""
-        return self.sort == "relevance" and self.search is not None and self.search.usable
+        return (
+            self.sort == "relevance"
+            and self.search is not None
+            and self.search.usable
+            and self.search.kind != "like"  # substring matching has no relevance
+        )
 
 
 @dataclass

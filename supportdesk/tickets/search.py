@@ -195,7 +195,7 @@ class Search:
             # bm25 is lower-is-better and negative; title counts 10x, description 4x.
             score = self._fts_scalar("-bm25(ticket_fts, 10.0, 4.0)", Ticket.id)
             return sa.func.coalesce(score, 0.0).cast(sa.Float)
-        return sa.literal(0.0, sa.Float)
+        raise ValueError("substring matching has no relevance")
 
     def title_headline(self) -> sa.ColumnElement[str] | None:
         """Return the title with the matched words between MARK_START and MARK_STOP."""
