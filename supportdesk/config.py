@@ -84,6 +84,25 @@ def _database_url(name: str, raw: Any) -> str:
     return url.render_as_string(hide_password=False)
 
 
+SLA_DEFAULT_HOURS = {"urgent": 4, "high": 24, "medium": 72, "low": 168}
+
+
+def _sla_hours(name: str, raw: Any) -> dict[str, int]:
+    """Parse ``urgent=4,high=24,…``; priorities not named keep their default."""
+    if isinstance(raw, dict):
+        raw = ",".join(f"{k}={v}" for k, v in raw.items())
+    hours = dict(SLA_DEFAULT_HOURS)
+    for part in filter(None, (p.strip() for p in str(raw).split(","))):
+        priority, _, value = part.partition("=")
+        priority = priority.strip().lower()
+        if priority not in hours:
+            raise ConfigError(
+                f"{PREFIX}{name}: unknown priority {priority!r}; use urgent, high, medium, low"
+            )
+        hours[priority] = int_setting(1, 24 * 365)(f"{name} ({priority})", value)
+    return hours
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration value: how to parse it and its default."""
@@ -114,6 +133,7 @@ SETTINGS: dict[str, Setting] = {
     "LOGIN_RATE_LIMIT": Setting(_text, "20 per minute"),
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
+    "SLA_HOURS": Setting(_sla_hours, dict(SLA_DEFAULT_HOURS)),
 }
 
 

@@ -3,8 +3,9 @@
 It parses the page the way a browser tokenises it (html.parser) and reports every element,
 attribute or URL that could execute: a script-capable element, an event-handler attribute, a
 ``javascript:``/``data:``/``vbscript:`` URL, a style attribute outside the few the templates
-set. Inside a ``.markdown`` block (rendered ticket text) only the sanitiser's allow-list of
-tags may appear at all.
+set. The pages' own inline SVG charts and <details> pass: an event attribute or a script
+element inside them would not. Inside a ``.markdown`` block (rendered ticket text) only
+the sanitiser's allow-list of tags may appear at all.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from supportdesk.rendering import ALLOWED_TAGS
 
 DANGEROUS_TAGS = frozenset(
     {
-        "script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math",
+        "script", "iframe", "frame", "frameset", "object", "embed", "applet", "math",
         "base", "link", "style", "meta", "img", "video", "audio", "source", "isindex",
-        "keygen", "marquee", "details", "x",
+        "keygen", "marquee", "x", "foreignobject", "animate", "set", "use", "handler",
     }
 )  # fmt: skip
 # What the page chrome itself legitimately contains in <head>.

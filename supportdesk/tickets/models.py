@@ -7,10 +7,13 @@ import enum
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from supportdesk.db import Base, TimestampMixin
+from supportdesk.config import SLA_DEFAULT_HOURS
+from supportdesk.db import Base, TimestampMixin, utcnow
 from supportdesk.users.models import User
 
 if TYPE_CHECKING:
@@ -52,6 +55,23 @@ class TicketPriority(enum.StrEnum):
     def label(self) -> str:
         """Human-readable name."""
         return self.value.capitalize()
+
+
+FINISHED_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+OPEN_STATUSES = tuple(s for s in TicketStatus if s not in FINISHED_STATUSES)
+
+
+def sla_hours() -> dict[TicketPriority, int]:
+    """Return the SLA hours per priority (``SUPPORTDESK_SLA_HOURS``, else the defaults)."""
+    configured = current_app.config.get("SLA_HOURS") if has_app_context() else None
+    hours = configured or SLA_DEFAULT_HOURS
+    return {p: int(hours[p.value]) for p in TicketPriority}
+
+
+def sla_deadlines(now: dt.datetime | None = None) -> dict[TicketPriority, dt.datetime]:
+    """Return, per priority, the creation time before which an open ticket is overdue."""
+    now = now or utcnow()
+    return {p: now - dt.timedelta(hours=h) for p, h in sla_hours().items()}
 
 
 _PRIORITY_RANKS = {p: i for i, p in enumerate(TicketPriority, start=1)}
@@ -166,6 +186,29 @@ class Ticket(TimestampMixin, Base):
     def is_deleted(self) -> bool:
         """Deleted tickets sit in the trash until restored or purged."""
         return self.deleted_at is not None
+
+    @hybrid_property
+    def is_overdue(self) -> bool:
+        """Still open (not resolved or closed) for longer than its priority's SLA hours.
+
+        The same rule in Python and in SQL: ``select(Ticket).where(Ticket.is_overdue)``
+        compares ``created_at`` with one bound per priority (computed here, so the query
+        stays index-friendly), ``ticket.is_overdue`` with the clock.
+        """
+        if self.status in FINISHED_STATUSES or self.created_at is None:
+            return False
+        return self.created_at < sla_deadlines()[self.priority]
+
+    @is_overdue.inplace.expression
+    @classmethod
+    def _is_overdue_expression(cls) -> sa.ColumnElement[bool]:
+        bounds = sla_deadlines()
+        return sa.and_(
+            cls.status.in_(OPEN_STATUSES),  # IN, not NOT IN: the status index can serve it
+            sa.or_(
+                *[sa.and_(cls.priority == p, cls.created_at < bounds[p]) for p in TicketPriority]
+            ),
+        )
 
     @property
     def is_closed(self) -> bool:

@@ -1,0 +1,1 @@
+"""Reports for managers: counts, trends, resolution times, SLA breaches, weekly ranks."""

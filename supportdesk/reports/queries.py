@@ -1,0 +1,430 @@
+"""The figures of the reports page: each a few set-based statements, bound parameters only.
+
+Every figure honours the same scope: live tickets, optionally one tag and one assignee.
+"In range" means created (or, for resolutions, resolved) on a day between ``start`` and
+``end`` inclusive, in UTC. Medians use ``percentile_cont`` on PostgreSQL; SQLite has no
+percentile function, so there the durations are fetched and the median taken in Python
+(SQLite is the small, single-machine backend).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from supportdesk.extensions import db
+from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets.models import (
+    OPEN_STATUSES,
+    Comment,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+)
+from supportdesk.users.models import User
+
+TOP_TAGS = 10
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """What the page reports on: a date range (inclusive) and optional filters."""
+
+    start: dt.date
+    end: dt.date
+    tag_id: int | None = None
+    assignee: str = ""  # "", "none" or a user id
+
+    @property
+    def start_at(self) -> dt.datetime:
+        """The first instant of the range (UTC)."""
+        return dt.datetime.combine(self.start, dt.time.min, tzinfo=dt.UTC)
+
+    @property
+    def end_at(self) -> dt.datetime:
+        """The first instant after the range (UTC)."""
+        return dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+
+    @property
+    def days(self) -> list[dt.date]:
+        """Every day of the range."""
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def scope_conditions(scope: ReportScope) -> list[sa.ColumnElement[bool]]:
+    """Live tickets of the scope's tag and assignee (no date condition)."""
+    conditions: list[sa.ColumnElement[bool]] = [Ticket.deleted_at.is_(None)]
+    if scope.tag_id is not None:
+        probe = (
+            sa.select(sa.literal(1))
+            .where(ticket_tags.c.ticket_id == Ticket.id, ticket_tags.c.tag_id == scope.tag_id)
+            .correlate(Ticket)
+            .scalar_subquery()
+        )
+        conditions.append(probe.is_not(None))
+    if scope.assignee == "none":
+        conditions.append(Ticket.assignee_id.is_(None))
+    elif scope.assignee:
+        conditions.append(Ticket.assignee_id == int(scope.assignee))
+    return conditions
+
+
+def _is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _day(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    if _is_postgresql():
+        return sa.func.date(sa.func.timezone("UTC", column))
+    return sa.func.date(column)
+
+
+def _hours(later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    if _is_postgresql():
+        return sa.func.extract("epoch", later - earlier) / 3600.0
+    return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 24.0
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+@dataclass
+class DurationStats:
+    """Average and median of a set of durations, in hours."""
+
+    count: int = 0
+    average: float | None = None
+    median: float | None = None
+
+
+def _duration_stats(hours: sa.ColumnElement[Any], *where: Any, from_: Any = None) -> DurationStats:
+    """Return count/average/median of ``hours`` over the rows ``where`` selects."""
+    if _is_postgresql():
+        stmt = sa.select(
+            sa.func.count(hours),
+            sa.func.avg(hours),
+            sa.func.percentile_cont(0.5).within_group(hours),
+        ).where(*where)
+        if from_ is not None:
+            stmt = stmt.select_from(from_)
+        count, average, median = db.session.execute(stmt).one()
+        return DurationStats(count, _float(average), _float(median))
+    stmt = sa.select(hours).where(*where)
+    if from_ is not None:
+        stmt = stmt.select_from(from_)
+    values = [float(v) for v in db.session.scalars(stmt) if v is not None]
+    if not values:
+        return DurationStats()
+    return DurationStats(len(values), statistics.fmean(values), statistics.median(values))
+
+
+def _pairs(result: Any) -> dict[Any, Any]:
+    return {key: value for key, value in result}
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass
+class Report:
+    """Everything the reports page shows."""
+
+    scope: ReportScope
+    by_status: dict[TicketStatus, int] = field(default_factory=dict)
+    by_priority: dict[TicketPriority, int] = field(default_factory=dict)
+    created_per_day: dict[dt.date, int] = field(default_factory=dict)
+    resolved_per_day: dict[dt.date, int] = field(default_factory=dict)
+    backlog_per_day: dict[dt.date, int] = field(default_factory=dict)
+    resolution: DurationStats = field(default_factory=DurationStats)
+    first_reply: DurationStats = field(default_factory=DurationStats)
+    assignees: list[AssigneeRow] = field(default_factory=list)
+    top_tags: list[tuple[str, int]] = field(default_factory=list)
+    overdue: dict[TicketPriority, int] = field(default_factory=dict)
+    weekly_ranks: list[WeeklyRank] = field(default_factory=list)
+
+    @property
+    def created_total(self) -> int:
+        """Tickets created in the range."""
+        return sum(self.by_status.values())
+
+
+@dataclass
+class AssigneeRow:
+    """One line of the per-assignee table."""
+
+    user_id: int | None
+    name: str
+    open_now: int
+    resolved: int
+    median_hours: float | None
+
+
+@dataclass
+class WeeklyRank:
+    """An assignee's place among the staff by tickets resolved in one week."""
+
+    week: dt.date
+    user_id: int
+    name: str
+    resolved: int
+    rank: int
+
+
+def build_report(scope: ReportScope) -> Report:
+    """Compute every figure of the page for ``scope``."""
+    report = Report(scope=scope)
+    _counts(report)
+    _per_day(report)
+    report.resolution = resolution_stats(scope)
+    report.first_reply = first_reply_stats(scope)
+    report.assignees = assignee_rows(scope)
+    report.top_tags = top_tags(scope)
+    report.overdue = overdue_by_priority(scope)
+    report.weekly_ranks = weekly_ranks(scope)
+    return report
+
+
+def _counts(report: Report) -> None:
+    scope = report.scope
+    stmt = (
+        sa.select(Ticket.status, Ticket.priority, sa.func.count())
+        .where(
+            *scope_conditions(scope),
+            Ticket.created_at >= scope.start_at,
+            Ticket.created_at < scope.end_at,
+        )  # fmt: skip
+        .group_by(Ticket.status, Ticket.priority)
+    )
+    by_status: Counter[TicketStatus] = Counter()
+    by_priority: Counter[TicketPriority] = Counter()
+    for status, priority, n in db.session.execute(stmt):
+        by_status[status] += n
+        by_priority[priority] += n
+    report.by_status = {s: by_status[s] for s in TicketStatus}
+    report.by_priority = {p: by_priority[p] for p in reversed(TicketPriority)}
+
+
+def _per_day(report: Report) -> None:
+    """Fill created and resolved per day, and the open backlog at the end of each day.
+
+    The backlog counts a ticket as open from its creation until its ``resolved_at``; a
+    ticket reopened later has no ``resolved_at`` and so counts as open throughout.
+    """
+    scope = report.scope
+    conditions = scope_conditions(scope)
+    created_day = _day(Ticket.created_at)
+    created = _pairs(
+        db.session.execute(
+            sa.select(created_day, sa.func.count())
+            .where(
+                *conditions, Ticket.created_at >= scope.start_at, Ticket.created_at < scope.end_at
+            )  # fmt: skip
+            .group_by(created_day)
+        )
+    )
+    resolved_day = _day(Ticket.resolved_at)
+    resolved = _pairs(
+        db.session.execute(
+            sa.select(resolved_day, sa.func.count())
+            .where(
+                *conditions, Ticket.resolved_at >= scope.start_at, Ticket.resolved_at < scope.end_at
+            )  # fmt: skip
+            .group_by(resolved_day)
+        )
+    )
+    # Open when the range starts: created before it and not resolved before it. Two
+    # index-friendly counts (still unresolved; resolved since) instead of one OR.
+    before = [*conditions, Ticket.created_at < scope.start_at]
+    still_open = (
+        sa.select(sa.func.count())
+        .where(*before, Ticket.status.in_(OPEN_STATUSES), Ticket.resolved_at.is_(None))
+        .scalar_subquery()
+    )
+    resolved_since = (
+        sa.select(sa.func.count())
+        .where(*before, Ticket.resolved_at >= scope.start_at)
+        .scalar_subquery()
+    )
+    backlog = db.session.execute(sa.select(still_open, resolved_since)).one()
+    open_now = int(backlog[0]) + int(backlog[1])
+    created_by_day = {_as_date(k): int(v) for k, v in created.items()}
+    resolved_by_day = {_as_date(k): int(v) for k, v in resolved.items()}
+    for day in scope.days:
+        report.created_per_day[day] = created_by_day.get(day, 0)
+        report.resolved_per_day[day] = resolved_by_day.get(day, 0)
+        open_now += report.created_per_day[day] - report.resolved_per_day[day]
+        report.backlog_per_day[day] = open_now
+
+
+def resolution_stats(scope: ReportScope) -> DurationStats:
+    """Average and median hours from creation to resolution, for tickets resolved in range."""
+    return _duration_stats(
+        _hours(Ticket.resolved_at, Ticket.created_at),
+        *scope_conditions(scope),
+        Ticket.resolved_at >= scope.start_at,
+        Ticket.resolved_at < scope.end_at,
+    )
+
+
+def first_reply_stats(scope: ReportScope) -> DurationStats:
+    """Hours from creation to the first public reply, for tickets created in range."""
+    first = (
+        sa.select(
+            Comment.ticket_id.label("ticket_id"),
+            sa.func.min(Comment.created_at).label("first_at"),
+        )
+        .join(Ticket, Ticket.id == Comment.ticket_id)
+        .where(
+            *scope_conditions(scope),
+            Ticket.created_at >= scope.start_at,
+            Ticket.created_at < scope.end_at,
+            Comment.is_internal.is_(False),
+        )  # fmt: skip
+        .group_by(Comment.ticket_id)
+        .subquery()
+    )
+    joined = first.join(Ticket, Ticket.id == first.c.ticket_id)
+    return _duration_stats(_hours(first.c.first_at, Ticket.created_at), from_=joined)
+
+
+def assignee_rows(scope: ReportScope) -> list[AssigneeRow]:
+    """Per assignee: open now, resolved in range, median resolution hours (in range)."""
+    conditions = scope_conditions(scope)
+    open_now = _pairs(
+        db.session.execute(
+            sa.select(Ticket.assignee_id, sa.func.count())
+            .where(*conditions, Ticket.status.in_(OPEN_STATUSES))
+            .group_by(Ticket.assignee_id)
+        )
+    )
+    hours = _hours(Ticket.resolved_at, Ticket.created_at)
+    in_range = [
+        *conditions,
+        Ticket.resolved_at >= scope.start_at,
+        Ticket.resolved_at < scope.end_at,
+    ]
+    resolved: dict[int | None, tuple[int, float | None]] = {}
+    if _is_postgresql():
+        stmt = (
+            sa.select(
+                Ticket.assignee_id,
+                sa.func.count(),
+                sa.func.percentile_cont(0.5).within_group(hours),
+            )  # fmt: skip
+            .where(*in_range)
+            .group_by(Ticket.assignee_id)
+        )
+        for assignee_id, n, median in db.session.execute(stmt):
+            resolved[assignee_id] = (int(n), _float(median))
+    else:
+        durations: dict[int | None, list[float]] = {}
+        for assignee_id, value in db.session.execute(
+            sa.select(Ticket.assignee_id, hours).where(*in_range)
+        ):
+            durations.setdefault(assignee_id, []).append(float(value))
+        resolved = {k: (len(v), statistics.median(v)) for k, v in durations.items()}
+    ids = set(open_now) | set(resolved)
+    names = _pairs(
+        db.session.execute(sa.select(User.id, User.full_name).where(User.id.in_(ids - {None})))
+    )
+    rows = [
+        AssigneeRow(
+            user_id=i,
+            name=names.get(i, "Unassigned") if i is not None else "Unassigned",
+            open_now=int(open_now.get(i, 0)),
+            resolved=resolved.get(i, (0, None))[0],
+            median_hours=resolved.get(i, (0, None))[1],
+        )
+        for i in ids
+    ]
+    rows.sort(key=lambda r: (r.user_id is None, -r.resolved, -r.open_now, r.name.lower()))
+    return rows
+
+
+def top_tags(scope: ReportScope) -> list[tuple[str, int]]:
+    """Return the tags on most tickets created in range (at most TOP_TAGS)."""
+    n = sa.func.count().label("n")
+    stmt = (
+        sa.select(Tag.name, n)
+        .select_from(ticket_tags.join(Tag, Tag.id == ticket_tags.c.tag_id))
+        .join(Ticket, Ticket.id == ticket_tags.c.ticket_id)
+        .where(
+            *scope_conditions(scope),
+            Ticket.created_at >= scope.start_at,
+            Ticket.created_at < scope.end_at,
+        )  # fmt: skip
+        .group_by(Tag.name)
+        .order_by(n.desc(), Tag.name)
+        .limit(TOP_TAGS)
+    )
+    return [(name, int(count)) for name, count in db.session.execute(stmt)]
+
+
+def overdue_by_priority(scope: ReportScope) -> dict[TicketPriority, int]:
+    """Open tickets past their priority's SLA, now (any creation date)."""
+    stmt = (
+        sa.select(Ticket.priority, sa.func.count())
+        .where(*scope_conditions(scope), Ticket.is_overdue)
+        .group_by(Ticket.priority)
+    )
+    counts = _pairs(db.session.execute(stmt))
+    return {p: int(counts.get(p, 0)) for p in reversed(TicketPriority)}
+
+
+# Each assignee's rank among the staff by tickets resolved per ISO week (Monday first).
+# Written in SQL: a CTE of weekly counts, then RANK() over each week, is clearer than the
+# ORM spelling. Only the week bucket differs between the backends; both are constants.
+_WEEKLY_RANKS = """
+WITH weekly AS (
+    SELECT t.assignee_id AS user_id, {week} AS week, count(*) AS resolved
+    FROM tickets AS t
+    WHERE t.deleted_at IS NULL
+      AND t.assignee_id IS NOT NULL
+      AND t.resolved_at >= :start_at AND t.resolved_at < :end_at
+      AND (:tag_id IS NULL OR EXISTS (
+            SELECT 1 FROM ticket_tags AS tt WHERE tt.ticket_id = t.id AND tt.tag_id = :tag_id))
+      AND (:assignee_id IS NULL OR t.assignee_id = :assignee_id)
+    GROUP BY t.assignee_id, {week}
+)
+SELECT w.week, w.user_id, u.full_name, w.resolved,
+       RANK() OVER (PARTITION BY w.week ORDER BY w.resolved DESC) AS rank
+FROM weekly AS w JOIN users AS u ON u.id = w.user_id
+ORDER BY w.week, rank, u.full_name
+"""
+WEEKLY_RANKS_SQL = {
+    "postgresql": _WEEKLY_RANKS.replace(
+        "{week}", "date(date_trunc('week', timezone('UTC', t.resolved_at)))"
+    ),
+    # SQLite: 'weekday 0' moves to the next Sunday (or stays), '-6 days' back to Monday.
+    "sqlite": _WEEKLY_RANKS.replace("{week}", "date(t.resolved_at, 'weekday 0', '-6 days')"),
+}
+
+
+def weekly_ranks(scope: ReportScope) -> list[WeeklyRank]:
+    """Each assignee's rank per week by tickets resolved (ties share a rank)."""
+    dialect = db.session.get_bind().dialect.name
+    if scope.assignee == "none":
+        return []  # nobody to rank
+    params = {
+        "start_at": scope.start_at,
+        "end_at": scope.end_at,
+        "tag_id": scope.tag_id,
+        "assignee_id": int(scope.assignee) if scope.assignee else None,
+    }
+    stmt = sa.text(WEEKLY_RANKS_SQL[dialect]).bindparams(
+        sa.bindparam("start_at", type_=Ticket.resolved_at.type),
+        sa.bindparam("end_at", type_=Ticket.resolved_at.type),
+        sa.bindparam("tag_id", type_=sa.Integer),
+        sa.bindparam("assignee_id", type_=sa.Integer),
+    )
+    return [
+        WeeklyRank(_as_date(week), user_id, name, int(resolved), int(rank))
+        for week, user_id, name, resolved, rank in db.session.execute(stmt, params)
+    ]

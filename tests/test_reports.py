@@ -1,0 +1,199 @@
+"""The reports page against a small desk whose every figure was computed by hand."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from supportdesk.db import utcnow
+from supportdesk.extensions import db
+from supportdesk.models import Ticket, TicketPriority, TicketStatus
+from supportdesk.reports import charts
+from supportdesk.reports.queries import ReportScope, WeeklyRank, build_report, weekly_ranks
+from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
+from tests.html_safety import script_risks
+
+S, P = TicketStatus, TicketPriority
+START, END = dt.date(2026, 3, 2), dt.date(2026, 3, 15)  # a Monday, two ISO weeks
+
+
+def at(text):
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def desk(app):
+    ana = UserFactory(full_name="Ana")
+    ben = UserFactory(full_name="Ben")
+    cy = UserFactory(full_name="Cy")
+    billing, vip = TagFactory(name="billing"), TagFactory(name="vip")
+
+    def ticket(created, resolved, assignee, status, priority=P.MEDIUM, tags=()):
+        return TicketFactory(created_at=at(created), resolved_at=resolved and at(resolved),
+                             assignee=assignee, status=status, priority=priority,
+                             tags=list(tags))  # fmt: skip
+
+    t = {
+        1: ticket("2026-02-20 10:00", "2026-03-03 10:00", ana, S.RESOLVED),
+        2: ticket("2026-02-25 10:00", None, ben, S.OPEN, tags=[vip]),
+        3: ticket("2026-02-26 10:00", "2026-02-28 10:00", ana, S.CLOSED),
+        4: ticket("2026-03-02 09:00", "2026-03-02 21:00", ana, S.RESOLVED, P.HIGH, [billing]),
+        5: ticket("2026-03-03 00:00", "2026-03-04 00:00", ben, S.CLOSED, P.LOW),
+        6: ticket("2026-03-04 12:00", None, ana, S.OPEN, P.URGENT, [billing]),
+        7: ticket("2026-03-09 08:00", "2026-03-10 08:00", ben, S.RESOLVED),
+        8: ticket("2026-03-10 10:00", "2026-03-12 10:00", ben, S.RESOLVED, tags=[billing]),
+        9: ticket("2026-03-11 00:00", "2026-03-11 06:00", cy, S.RESOLVED),
+        10: ticket("2026-03-16 10:00", None, cy, S.OPEN),
+        12: ticket("2026-03-09 12:00", "2026-03-13 12:00", cy, S.RESOLVED),
+    }
+    deleted = ticket("2026-03-05 10:00", "2026-03-05 11:00", ana, S.RESOLVED, tags=[billing])
+    deleted.deleted_at = at("2026-03-06 00:00")
+    CommentFactory(ticket=t[4], is_internal=True, created_at=at("2026-03-02 09:30"))
+    CommentFactory(ticket=t[4], is_internal=False, created_at=at("2026-03-02 11:00"))
+    CommentFactory(ticket=t[4], is_internal=False, created_at=at("2026-03-02 15:00"))
+    CommentFactory(ticket=t[7], is_internal=False, created_at=at("2026-03-09 12:00"))
+    CommentFactory(ticket=t[6], is_internal=True, created_at=at("2026-03-04 13:00"))
+    db.session.flush()
+    return {"ana": ana, "ben": ben, "cy": cy, "billing": billing, "tickets": t}
+
+
+def test_every_figure_matches_the_hand_computed_desk(desk):
+    report = build_report(ReportScope(START, END))
+    assert report.by_status == {S.OPEN: 1, S.IN_PROGRESS: 0, S.WAITING_ON_CUSTOMER: 0,
+                                S.RESOLVED: 5, S.CLOSED: 1}  # fmt: skip
+    assert report.by_priority == {P.URGENT: 1, P.HIGH: 1, P.MEDIUM: 4, P.LOW: 1}
+    created = {d.day: n for d, n in report.created_per_day.items() if n}
+    assert created == {2: 1, 3: 1, 4: 1, 9: 2, 10: 1, 11: 1}
+    resolved = {d.day: n for d, n in report.resolved_per_day.items() if n}
+    assert resolved == {2: 1, 3: 1, 4: 1, 10: 1, 11: 1, 12: 1, 13: 1}
+    assert list(report.backlog_per_day.values()) == [2, 2, 2, 2, 2, 2, 2, 4, 4, 4, 3, 2, 2, 2]
+    # Resolved in range: 264, 12, 24, 24, 48, 6, 96 hours.
+    assert report.resolution.count == 7
+    assert report.resolution.average == pytest.approx(474 / 7)
+    assert report.resolution.median == pytest.approx(24)
+    # First public reply: SD-4 after 2 h (the earlier note is internal), SD-7 after 4 h.
+    assert report.first_reply.count == 2
+    assert report.first_reply.average == pytest.approx(3)
+    assert report.first_reply.median == pytest.approx(3)
+    rows = {r.name: (r.open_now, r.resolved, r.median_hours) for r in report.assignees}
+    assert rows == {"Ben": (1, 3, pytest.approx(24)), "Ana": (1, 2, pytest.approx(138)),
+                    "Cy": (1, 2, pytest.approx(51))}  # fmt: skip
+    assert [r.name for r in report.assignees] == ["Ben", "Ana", "Cy"]  # most resolved first
+    assert report.top_tags == [("billing", 3)]
+
+
+def test_the_weekly_ranking_sql_matches_the_hand_computed_ranks(desk):
+    ana, ben, cy = (desk[k].id for k in ("ana", "ben", "cy"))
+    week1, week2 = dt.date(2026, 3, 2), dt.date(2026, 3, 9)
+    assert weekly_ranks(ReportScope(START, END)) == [
+        WeeklyRank(week1, ana, "Ana", 2, 1),
+        WeeklyRank(week1, ben, "Ben", 1, 2),
+        WeeklyRank(week2, ben, "Ben", 2, 1),  # a tie: both first (RANK, not ROW_NUMBER)
+        WeeklyRank(week2, cy, "Cy", 2, 1),
+    ]
+    billing = ReportScope(START, END, tag_id=desk["billing"].id)
+    assert weekly_ranks(billing) == [WeeklyRank(week1, ana, "Ana", 1, 1),
+                                     WeeklyRank(week2, ben, "Ben", 1, 1)]  # fmt: skip
+    assert weekly_ranks(ReportScope(START, END, assignee=str(cy))) == [
+        WeeklyRank(week2, cy, "Cy", 2, 1)
+    ]
+
+
+def test_tag_and_assignee_narrow_every_figure(desk):
+    billing = build_report(ReportScope(START, END, tag_id=desk["billing"].id))
+    assert billing.created_total == 3
+    assert billing.by_status[S.RESOLVED] == 2
+    assert billing.top_tags == [("billing", 3)]
+    ben = build_report(ReportScope(START, END, assignee=str(desk["ben"].id)))
+    assert ben.created_total == 3  # SD-5, SD-7, SD-8
+    assert [r.name for r in ben.assignees] == ["Ben"]
+    nobody = build_report(ReportScope(START, END, assignee="none"))
+    assert nobody.created_total == 0
+    assert nobody.weekly_ranks == []
+
+
+def test_is_overdue_is_the_same_rule_in_python_and_in_sql(app):
+    now = utcnow()
+
+    def ticket(hours_ago, priority, status=S.OPEN, **kw):
+        return TicketFactory(created_at=now - dt.timedelta(hours=hours_ago), priority=priority,
+                             status=status, **kw)  # fmt: skip
+
+    cases = {
+        ticket(5, P.URGENT): True,  # SLA 4 h
+        ticket(3, P.URGENT): False,
+        ticket(25, P.HIGH, S.WAITING_ON_CUSTOMER): True,  # 24 h
+        ticket(23, P.HIGH): False,
+        ticket(73, P.MEDIUM, S.IN_PROGRESS): True,  # 72 h
+        ticket(169, P.LOW): True,  # 168 h
+        ticket(1000, P.LOW, S.CLOSED): False,  # finished tickets are never overdue
+        ticket(1000, P.URGENT, S.RESOLVED): False,
+    }
+    for t, expected in cases.items():
+        assert t.is_overdue is expected, (t.priority, t.status)
+    db.session.flush()
+    in_sql = set(db.session.scalars(sa.select(Ticket.id).where(Ticket.is_overdue)))
+    assert in_sql == {t.id for t, expected in cases.items() if expected}
+    # Configurable: a 2-hour urgent SLA makes the 3-hour-old urgent ticket overdue too.
+    app.config["SLA_HOURS"] = {**app.config["SLA_HOURS"], "urgent": 2}
+    try:
+        assert next(t for t in cases if t.priority == P.URGENT and t.is_overdue is not None)
+        assert len(set(db.session.scalars(sa.select(Ticket.id).where(Ticket.is_overdue)))) == 5
+    finally:
+        app.config["SLA_HOURS"] = {**app.config["SLA_HOURS"], "urgent": 4}
+
+
+def test_overdue_counts_on_the_report(app):
+    now = utcnow()
+    TicketFactory(created_at=now - dt.timedelta(hours=5), priority=P.URGENT)
+    TicketFactory(created_at=now - dt.timedelta(hours=200), priority=P.LOW)
+    TicketFactory(created_at=now - dt.timedelta(hours=200), priority=P.LOW, deleted_at=now)
+    report = build_report(ReportScope(now.date() - dt.timedelta(days=29), now.date()))
+    assert report.overdue == {P.URGENT: 1, P.HIGH: 0, P.MEDIUM: 0, P.LOW: 1}
+
+
+def test_the_page_shows_charts_with_their_numbers_in_a_fixed_number_of_queries(desk, agent_client):
+    response = agent_client.get("/reports/", query_string={"date_from": "2026-03-02",
+                                                           "date_to": "2026-03-15"})  # fmt: skip
+    assert response.status_code == 200
+    text = response.text
+    assert (
+        '<svg viewBox="0 0 720 220" role="img" aria-labelledby="backlog-title backlog-desc">'
+        in text
+    )
+    assert '<title id="flow-title">Tickets created and resolved per day</title>' in text
+    assert "<polyline" in text
+    assert text.count('<rect class="series-') == 28  # 14 days x created/resolved
+    assert '<td>2026-03-09</td><td class="num">4</td>' in text  # backlog table
+    assert '<th scope="row">Ben</th><td class="num">1</td><td class="num">3</td>' in text
+    assert "67.7 h" in text  # average resolution
+    assert script_risks(text) == []
+    # The session's user, filter options, status x priority counts, created per day,
+    # resolved per day, backlog at the start, 2 duration stats, assignees (open, resolved,
+    # names), top tags, overdue, weekly ranks: 14, whatever the size of the desk.
+    assert response.headers["X-DB-Query-Count"] == "14"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"date_from": "yesterday"}, "From: Not a valid date value"),
+        ({"date_from": "2026-03-15", "date_to": "2026-03-01"}, "the dates were swapped"),
+        ({"date_from": "2020-01-01", "date_to": "2026-01-01"}, "at most 366 days"),
+        ({"tag": "abc"}, "Tag: Invalid Choice"),
+        ({"tag": "999999"}, "Tag: Not a valid choice"),
+        ({"assignee": "me; DROP TABLE tickets"}, "Choose a person"),
+    ],
+)
+def test_bad_report_filters_are_named_and_ignored(agent_client, args, message):
+    response = agent_client.get("/reports/", query_string=args)
+    assert response.status_code == 200
+    assert message in response.text
+
+
+def test_chart_scales_are_round_numbers():
+    assert [charts.nice_max(v) for v in (0, 1, 3, 7, 10, 11, 180, 2500)] == [
+        1, 1, 5, 10, 10, 20, 200, 5000
+    ]  # fmt: skip
+    chart = charts.line_chart({START: 0, END: 10})
+    assert chart.points == "210.0,192.0 542.0,12.0"  # two days: centres of two halves
