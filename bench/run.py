@@ -208,6 +208,11 @@ def scenario_paths(inputs: Inputs) -> dict[str, str]:
         "list_filtered": f"/tickets/?status=open&priority=high&tag={inputs.tag_id}",
         "list_deep": "/tickets/?" + urllib.parse.urlencode({"cursor": inputs.deep_cursor}),
         "ticket": f"/tickets/{inputs.ticket_numbers[0]}",
+        # A word in ~200 of 1M titles (seed.RARE_WORDS) and one in most descriptions and
+        # replies: the cheapest and the dearest searches the seeded desk allows.
+        "search_rare": "/tickets/?q=quokkaflow",
+        "search_common": "/tickets/?q=error",
+        "reports": "/reports/",
     }
 
 
@@ -447,7 +452,8 @@ def main() -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("gunicorn did not become healthy within 60 s")
             time.sleep(0.3)
-        for name in ("list", "list_filtered", "list_deep", "ticket", "edit", "comment"):
+        for name in ("list", "list_filtered", "list_deep", "ticket", "edit", "comment",
+                     "search_rare", "search_common", "reports"):  # fmt: skip
             log(f"scenario {name}: {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
             scenarios.append(drive(port, name, inputs))
         rss = peak_rss_mb(server.pid)

@@ -370,10 +370,15 @@ class _PostgresWriter(_Writer):
         # load; re-adding a constraint validates it with one join instead.
         self._deferred = _secondary_indexes() if fresh else []
         self._foreign_keys = _outgoing_foreign_keys() if fresh else []
+        # The full-text GIN indexes are not in the models (see tickets.search); the
+        # vectors themselves are computed by the row triggers as COPY inserts.
+        self._search_indexes = _search_indexes(connection) if fresh else []
         connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
         self._analyzed = False
         for index in self._deferred:
             index.drop(connection)
+        for name in self._search_indexes:
+            connection.execute(sa.text(_SEARCH_INDEXES[name][0]))
         for constraint in self._foreign_keys:
             connection.execute(sa.schema.DropConstraint(constraint))
         rows = connection.execute(
@@ -434,6 +439,8 @@ class _PostgresWriter(_Writer):
             raise self._error
         for index in self._deferred:
             index.create(self.connection)
+        for name in self._search_indexes:
+            self.connection.execute(sa.text(_SEARCH_INDEXES[name][1]))
         for constraint in self._foreign_keys:
             self.connection.execute(sa.schema.AddConstraint(constraint))
 
@@ -497,6 +504,28 @@ def _secondary_indexes() -> list[sa.Index]:
     tables = (Ticket.__table__, Comment.__table__, ticket_tags)
     return [ix for table in tables for ix in sorted(table.indexes, key=lambda i: str(i.name))
             if not ix.unique]  # fmt: skip
+
+
+# name: (drop, create) for the full-text GIN indexes (migration d4e5f6a7b8c9 made them).
+_SEARCH_INDEXES = {
+    "ix_tickets_search_vector": (
+        "DROP INDEX ix_tickets_search_vector",
+        "CREATE INDEX ix_tickets_search_vector ON tickets USING gin (search_vector)",
+    ),
+    "ix_comments_search_vector": (
+        "DROP INDEX ix_comments_search_vector",
+        "CREATE INDEX ix_comments_search_vector ON comments USING gin (search_vector)",
+    ),
+}
+
+
+def _search_indexes(connection: sa.Connection) -> list[str]:
+    """Return the names of the full-text GIN indexes that exist (PostgreSQL)."""
+    stmt = sa.text(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        " AND indexname IN :names"
+    ).bindparams(sa.bindparam("names", expanding=True))
+    return list(connection.scalars(stmt, {"names": list(_SEARCH_INDEXES)}))
 
 
 def _writer_for(connection: sa.Connection, total: int, *, fresh: bool) -> _Writer:

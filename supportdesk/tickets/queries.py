@@ -243,9 +243,12 @@ def list_tickets(
     """
     search = filters.search if filters.search is not None and filters.search.usable else None
     sort = filters.sort if filters.ranked or filters.sort in SORT_KEYS else "created"
-    conditions = filter_conditions(filters, user_id=user_id, with_search=not filters.ranked)
-    if filters.ranked and search is not None:
-        candidates = search.candidates(conditions)
+    # A search lists (and counts) its capped candidates, whatever the sort: each branch
+    # already carries every filter, and its index lookup stops at CANDIDATES rows.
+    capped_search = search is not None and search.kind != "like"
+    conditions = filter_conditions(filters, user_id=user_id, with_search=not capped_search)
+    candidates = search.candidates(conditions) if capped_search and search else None
+    if candidates is not None:
         conditions = [*conditions, Ticket.id.in_(sa.select(candidates.c.id))]
     columns = _sort_columns(filters)
     descending = filters.direction == "desc"
@@ -270,11 +273,17 @@ def list_tickets(
         .scalar_subquery()
     )
     # Counting the first COUNT_CAP + 1 matches *in list order* walks the same index as the
-    # page instead of scanning the table; past the cap the page says "1,000+". (A ranked
-    # search counts its candidates in any order: scoring them all just to count is waste.)
-    capped = sa.select(Ticket.id).where(*conditions).limit(COUNT_CAP + 1)
-    if not filters.ranked:
-        capped = capped.order_by(*[c.desc() if descending else c.asc() for c in columns])
+    # page instead of scanning the table; past the cap the page says "1,000+". A search
+    # counts its candidates directly (they already carry every filter).
+    if candidates is not None:
+        capped = sa.select(candidates.c.id).limit(COUNT_CAP + 1)
+    else:
+        capped = (
+            sa.select(Ticket.id)
+            .where(*conditions)
+            .order_by(*[c.desc() if descending else c.asc() for c in columns])
+            .limit(COUNT_CAP + 1)
+        )
     total = sa.select(sa.func.count()).select_from(capped.subquery()).scalar_subquery()
     extras: list[sa.ColumnElement[Any]] = [c.label(f"key{i}") for i, c in enumerate(columns)]
     if search is not None:
@@ -305,7 +314,7 @@ def list_tickets(
         next_cursor = encode_cursor(secret, keys[-1], sort, filters.direction, "next")
     if rows and has_prev:
         prev_cursor = encode_cursor(secret, keys[0], sort, filters.direction, "prev")
-    return TicketPage(rows, next_cursor, prev_cursor, total_count, ranked=filters.ranked)
+    return TicketPage(rows, next_cursor, prev_cursor, total_count, ranked=candidates is not None)
 
 
 def _row(result: sa.Row[Any], n_keys: int) -> TicketRow:

@@ -27,7 +27,7 @@ from supportdesk.auth.policy import admin_required
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
-from supportdesk.tickets import export, queries, service
+from supportdesk.tickets import export, queries, search, service
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
 from supportdesk.tickets.forms import (
     CommentForm,
@@ -37,7 +37,6 @@ from supportdesk.tickets.forms import (
     choices,
 )
 from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
-from supportdesk.tickets.search import CANDIDATES as search_candidates
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -98,9 +97,9 @@ def index() -> ResponseReturnValue:
     except queries.InvalidCursorError as exc:
         problems.append(str(exc))
         page = queries.list_tickets(filters, user_id=current_user.id, secret=secret)
-    search = filters.search
-    empty_search = search is not None and search.usable and not page.rows and not cursor
-    if empty_search and not queries.search_has_words(search):
+    typed = filters.search
+    empty_search = typed is not None and typed.usable and not page.rows and not cursor
+    if empty_search and typed is not None and not queries.search_has_words(typed):
         problems.append(
             "The search has only very common words (like “the” or “and”), which are "
             "not indexed; add a more specific word."
@@ -116,7 +115,8 @@ def index() -> ResponseReturnValue:
         filtered=bool(set(args) - {"sort", "dir"}),
         loaded_at=utcnow().isoformat(),
         bulk_actions=BULK_ACTIONS,
-        candidates=search_candidates,
+        candidates=search.CANDIDATES,
+        probe=search.PROBE,
     )
 
 

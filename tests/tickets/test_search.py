@@ -151,3 +151,15 @@ def test_the_like_fallback_searches_without_fts(app, agent_client):
         assert _find(agent_client, "izmo") == [ticket.number]
     finally:
         app.extensions.pop("supportdesk.search")
+
+
+def test_a_common_search_lists_the_newest_matches_and_a_rare_one_every_match(
+    agent_client, monkeypatch
+):
+    # Scaled down: more than PROBE matches means only the newest CANDIDATES are ranked.
+    monkeypatch.setattr(search, "PROBE", 4)
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    common = [_make(i, title="Common widget", description="x") for i in range(6)]
+    rare = [_make(10 + i, title="Rare gadget", description="x") for i in range(3)]
+    assert sorted(_find(agent_client, "widget")) == sorted(t.number for t in common[:2])
+    assert sorted(_find(agent_client, "gadget")) == sorted(t.number for t in rare)
