@@ -95,9 +95,9 @@ class PriorityType(sa.types.TypeDecorator[TicketPriority]):
         return None if value is None else _PRIORITY_BY_RANK[value]
 
 
-def _live_index(name: str, *columns: str) -> sa.Index:
-    where = sa.text("deleted_at IS NULL")
-    return sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)
+def _live_index(name: str, *columns: str, where: str = "deleted_at IS NULL") -> sa.Index:
+    condition = sa.text(where)
+    return sa.Index(name, *columns, postgresql_where=condition, sqlite_where=condition)
 
 
 class Counter(Base):
@@ -126,6 +126,16 @@ class Ticket(TimestampMixin, Base):
         _live_index("ix_tickets_live_status_priority", "status", "priority", "created_at", "id"),
         # Not partial: it also serves the foreign key (deleting a user checks it).
         sa.Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
+        # The reports page: resolutions in a date range, and open tickets per assignee,
+        # answered from the index alone.
+        _live_index(
+            "ix_tickets_live_resolved",
+            "resolved_at",
+            "created_at",
+            "assignee_id",
+            where="deleted_at IS NULL AND resolved_at IS NOT NULL",
+        ),  # fmt: skip
+        _live_index("ix_tickets_live_status_assignee", "status", "assignee_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -228,7 +238,17 @@ class Comment(TimestampMixin, Base):
     """A public reply or an internal note on a ticket."""
 
     __tablename__ = "comments"
-    __table_args__ = (sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),
+        # First public reply per ticket (reports).
+        sa.Index(
+            "ix_comments_public_ticket_created",
+            "ticket_id",
+            "created_at",
+            postgresql_where=sa.text("NOT is_internal"),
+            sqlite_where=sa.text("NOT is_internal"),
+        ),  # fmt: skip
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
