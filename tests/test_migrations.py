@@ -71,3 +71,38 @@ def test_emails_and_tag_names_are_unique_ignoring_case(app):
     TagFactory(name="Billing")
     with pytest.raises(sa.exc.IntegrityError), db.session.begin_nested():
         TagFactory(name="BILLING")
+
+
+def test_the_search_migration_indexes_tickets_that_already_exist(fresh_app):
+    # Tickets and replies written before the full-text migration are found after it: the
+    # PostgreSQL backfill (batched DO block) and the SQLite FTS5 fill both ran.
+    with fresh_app.app_context():
+        flask_migrate.upgrade(revision="c3d4e5f6a7b8")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO users (id, email, full_name, password_hash, is_active, role,"
+                " session_epoch, failed_logins, must_change_password, created_at, updated_at)"
+                " VALUES (1, 'a@example.com', 'A', 'x', true, 'agent', 0, 0, false,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ))  # fmt: skip
+            conn.execute(sa.text(
+                "INSERT INTO tickets (id, number, title, description, status, priority,"
+                " creator_id, version, created_at, updated_at) VALUES"
+                " (1, 1, 'Old printers jammed', 'Tray.', 'open', 2, 1, 1, CURRENT_TIMESTAMP,"
+                " CURRENT_TIMESTAMP), (2, 2, 'Other', 'Other.', 'open', 2, 1, 1,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ))  # fmt: skip
+            conn.execute(sa.text(
+                "INSERT INTO comments (ticket_id, author_id, body, is_internal, created_at,"
+                " updated_at) VALUES (2, 1, 'The zeppelinfold is broken', false,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ))  # fmt: skip
+        flask_migrate.upgrade()
+        from supportdesk.tickets import search
+        from supportdesk.tickets.models import Ticket
+
+        fresh_app.extensions.pop("supportdesk.search", None)
+        for text, expected in (("printer", {1}), ("zeppelinfold", {2})):
+            found = db.session.scalars(sa.select(Ticket.id).where(search.parse(text).condition()))
+            assert set(found) == expected, text
+        db.session.remove()

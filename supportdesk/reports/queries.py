@@ -219,26 +219,8 @@ def _per_day(report: Report) -> None:
     """
     scope = report.scope
     conditions = scope_conditions(scope)
-    created_day = _day(Ticket.created_at)
-    created = _pairs(
-        db.session.execute(
-            sa.select(created_day, sa.func.count())
-            .where(
-                *conditions, Ticket.created_at >= scope.start_at, Ticket.created_at < scope.end_at
-            )  # fmt: skip
-            .group_by(created_day)
-        )
-    )
-    resolved_day = _day(Ticket.resolved_at)
-    resolved = _pairs(
-        db.session.execute(
-            sa.select(resolved_day, sa.func.count())
-            .where(
-                *conditions, Ticket.resolved_at >= scope.start_at, Ticket.resolved_at < scope.end_at
-            )  # fmt: skip
-            .group_by(resolved_day)
-        )
-    )
+    created = _count_per_day(Ticket.created_at, conditions, scope)
+    resolved = _count_per_day(Ticket.resolved_at, conditions, scope)
     # Open when the range starts: created before it and not resolved before it. Two
     # index-friendly counts (still unresolved; resolved since) instead of one OR.
     before = [*conditions, Ticket.created_at < scope.start_at]
@@ -261,6 +243,18 @@ def _per_day(report: Report) -> None:
         report.resolved_per_day[day] = resolved_by_day.get(day, 0)
         open_now += report.created_per_day[day] - report.resolved_per_day[day]
         report.backlog_per_day[day] = open_now
+
+
+def _count_per_day(
+    column: sa.ColumnElement[Any], conditions: list[sa.ColumnElement[bool]], scope: ReportScope
+) -> dict[Any, int]:
+    day = _day(column)
+    stmt = (
+        sa.select(day, sa.func.count())
+        .where(*conditions, column >= scope.start_at, column < scope.end_at)
+        .group_by(day)
+    )
+    return _pairs(db.session.execute(stmt))
 
 
 def resolution_stats(scope: ReportScope) -> DurationStats:

@@ -40,6 +40,7 @@ MARK_START, MARK_STOP = "\x1e", "\x1f"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FTS_MARKS = f"'{MARK_START}', '{MARK_STOP}'"
 _HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_STOP}, HighlightAll=true"
 _SNIPPET = (
     f"StartSel={MARK_START}, StopSel={MARK_STOP}, MaxWords=24, MinWords=10, "
@@ -206,28 +207,23 @@ class Search:
 
     def title_headline(self) -> sa.ColumnElement[str] | None:
         """Return the title with the matched words between MARK_START and MARK_STOP."""
-        if self.kind == "postgresql":
-            return sa.func.ts_headline(
-                sa.literal(LANGUAGE, postgresql.REGCONFIG), Ticket.title, self._tsquery(),
-                sa.bindparam(None, _HEADLINE),
-            )  # fmt: skip
-        if self.kind == "fts5":
-            return self._fts_scalar(
-                f"highlight(ticket_fts, 0, '{MARK_START}', '{MARK_STOP}')", Ticket.id
-            )
-        return None
+        return self._marked(Ticket.title, _HEADLINE, f"highlight(ticket_fts, 0, {_FTS_MARKS})")
 
     def snippet(self) -> sa.ColumnElement[str] | None:
         """Return a fragment of the description around the matched words."""
+        fts = f"snippet(ticket_fts, 1, {_FTS_MARKS}, ' … ', 24)"
+        return self._marked(Ticket.description, _SNIPPET, fts)
+
+    def _marked(
+        self, column: sa.ColumnElement[str], options: str, fts_expression: str
+    ) -> sa.ColumnElement[str] | None:
         if self.kind == "postgresql":
+            language = sa.literal(LANGUAGE, postgresql.REGCONFIG)
             return sa.func.ts_headline(
-                sa.literal(LANGUAGE, postgresql.REGCONFIG), Ticket.description, self._tsquery(),
-                sa.bindparam(None, _SNIPPET),
-            )  # fmt: skip
-        if self.kind == "fts5":
-            return self._fts_scalar(
-                f"snippet(ticket_fts, 1, '{MARK_START}', '{MARK_STOP}', ' … ', 24)", Ticket.id
+                language, column, self._tsquery(), sa.bindparam(None, options)
             )
+        if self.kind == "fts5":
+            return self._fts_scalar(fts_expression, Ticket.id)
         return None
 
 
