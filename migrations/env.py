@@ -61,6 +61,12 @@ def run_migrations_online():
         if connection.dialect.name == "sqlite":
             # supportdesk.db emits a real BEGIN on SQLite, so DDL is transactional there too.
             conf_args.setdefault("transactional_ddl", True)
+        else:
+            # The app's statement_timeout (SUPPORTDESK_DB_STATEMENT_TIMEOUT_MS) guards web
+            # requests; a batched backfill or a concurrent index build may rightly run for
+            # minutes. (Session-level, so it holds across autocommit blocks too.)
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.commit()
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         # Data steps of migrations are schema work, not staff actions: they may touch audited
         # tables without audit rows (supportdesk.audit.listeners guards everything else).

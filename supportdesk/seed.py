@@ -218,12 +218,14 @@ class _Plan:
             if self.comments_per_ticket > 0:
                 n_comments = min(12, int(rng.expovariate(1 / self.comments_per_ticket)))
             last = created
+            first_reply = None
             for _ in range(n_comments):
                 last = min(anchor, last + dt.timedelta(minutes=rng.randrange(5, 4 * 1440)))
                 body = _sentence(rng, 8, 30)
-                comments.append(
-                    (ticket_id, rng.choice(staff_ids), body, rng.random() < 0.25, last, last)
-                )
+                internal = rng.random() < 0.25
+                if not internal and first_reply is None:
+                    first_reply = last
+                comments.append((ticket_id, rng.choice(staff_ids), body, internal, last, last))
             resolved = None
             if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
                 resolved = min(anchor, last + dt.timedelta(minutes=rng.randrange(10, 2880)))
@@ -235,7 +237,7 @@ class _Plan:
             creator = rng.choice(staff_ids)
             tickets.append(
                 (ticket_id, number, title, description, status.value, priority.rank, creator,
-                 assignee, resolved, None, 1, created, last)
+                 assignee, resolved, first_reply, None, 1, created, last)
             )  # fmt: skip
             k = min(len(self.tag_ids), max(0, round(rng.gauss(2, 1))))
             chosen: set[int] = set()
@@ -312,6 +314,7 @@ TICKET_COLUMNS = (
     "creator_id",
     "assignee_id",
     "resolved_at",
+    "first_reply_at",
     "deleted_at",
     "version",
     "created_at",

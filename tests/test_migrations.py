@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from supportdesk import MIGRATIONS_DIR
+from supportdesk.audit.listeners import audited_bulk
 from supportdesk.db import include_object
 from supportdesk.extensions import db
 from tests.conftest import make_app
@@ -73,12 +74,12 @@ def test_emails_and_tag_names_are_unique_ignoring_case(app):
         TagFactory(name="BILLING")
 
 
-def test_the_search_migration_indexes_tickets_that_already_exist(fresh_app):
+def test_migrations_fill_search_and_first_replies_for_existing_tickets(fresh_app):
     # Tickets and replies written before the full-text migration are found after it: the
     # PostgreSQL backfill (batched DO block) and the SQLite FTS5 fill both ran.
     with fresh_app.app_context():
         flask_migrate.upgrade(revision="c3d4e5f6a7b8")
-        with db.engine.begin() as conn:
+        with audited_bulk(), db.engine.begin() as conn:  # raw rows, as an old version wrote
             conn.execute(sa.text(
                 "INSERT INTO users (id, email, full_name, password_hash, is_active, role,"
                 " session_epoch, failed_logins, must_change_password, created_at, updated_at)"

@@ -53,6 +53,9 @@ def desk(app):
     CommentFactory(ticket=t[4], is_internal=False, created_at=at("2026-03-02 15:00"))
     CommentFactory(ticket=t[7], is_internal=False, created_at=at("2026-03-09 12:00"))
     CommentFactory(ticket=t[6], is_internal=True, created_at=at("2026-03-04 13:00"))
+    # What service.add_comment stamps (tested in tests/tickets/test_service.py).
+    t[4].first_reply_at = at("2026-03-02 11:00")
+    t[7].first_reply_at = at("2026-03-09 12:00")
     db.session.flush()
     return {"ana": ana, "ben": ben, "cy": cy, "billing": billing, "tickets": t}
 

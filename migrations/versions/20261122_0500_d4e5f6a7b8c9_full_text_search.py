@@ -47,12 +47,16 @@ def upgrade():
 
 
 def _upgrade_postgresql():
+    # The backfill commits as it goes, so a failed run can leave this part behind; every
+    # step here can run again (IF NOT EXISTS, OR REPLACE) and the rerun carries on.
     for table, body in PG_FUNCTIONS.items():
-        op.add_column(table, sa.Column("search_vector", sa.dialects.postgresql.TSVECTOR()))
+        column = sa.Column("search_vector", sa.dialects.postgresql.TSVECTOR())
+        op.add_column(table, column, if_not_exists=True)
         op.execute(
-            f"CREATE FUNCTION {table}_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN {body} RETURN NEW; END $$"
+            f"CREATE OR REPLACE FUNCTION {table}_search_vector() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$\nBEGIN {body} RETURN NEW; END $$"
         )
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_search_vector ON {table}")
         op.execute(
             f"CREATE TRIGGER {table}_search_vector BEFORE INSERT OR UPDATE OF "
             f"{PG_WATCHED[table]} ON {table} FOR EACH ROW EXECUTE FUNCTION "

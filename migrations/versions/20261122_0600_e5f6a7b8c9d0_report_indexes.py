@@ -1,11 +1,11 @@
-"""Indexes for the reports page: resolutions by date, open tickets by assignee, first replies.
+"""Indexes for the reports page: resolutions by date, open tickets by assignee.
 
 Revision ID: e5f6a7b8c9d0
 Revises: d4e5f6a7b8c9
 Create Date: 2026-11-22 06:00:00
 
 At 1M tickets the reports page took 2.8 s, most of it scanning tickets for resolution
-dates and comments for first public replies. Each index holds every column its query
+dates (first replies: see the next revision). Each index holds every column its query
 reads, so PostgreSQL answers from the index alone. Built CONCURRENTLY on PostgreSQL.
 """
 
@@ -22,8 +22,6 @@ INDEXES = [
      "deleted_at IS NULL AND resolved_at IS NOT NULL"),
     ("ix_tickets_live_status_assignee", "tickets", ["status", "assignee_id"],
      "deleted_at IS NULL"),
-    ("ix_comments_public_ticket_created", "comments", ["ticket_id", "created_at"],
-     "NOT is_internal"),
 ]  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from supportdesk.users.models import User
 
 # model -> (name used in actions, fields never recorded)
 AUDITED: dict[type, tuple[str, frozenset[str]]] = {
-    Ticket: ("ticket", frozenset({"updated_at", "version", "updated_by_id"})),
+    Ticket: ("ticket", frozenset({"updated_at", "version", "updated_by_id", "first_reply_at"})),
     Comment: ("comment", frozenset({"updated_at"})),
     Tag: ("tag", frozenset()),
     # Login bookkeeping is recorded by the user.login / user.login_failed events instead.

@@ -21,7 +21,6 @@ from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import (
     OPEN_STATUSES,
-    Comment,
     Ticket,
     TicketPriority,
     TicketStatus,
@@ -268,30 +267,18 @@ def resolution_stats(scope: ReportScope) -> DurationStats:
 
 
 def first_reply_stats(scope: ReportScope) -> DurationStats:
-    """Hours from creation to the first public reply, for tickets created in range."""
-    first_at = (
-        sa.select(Comment.created_at)
-        .where(Comment.ticket_id == Ticket.id, sa.not_(Comment.is_internal))
-        .order_by(Comment.created_at)
-        .limit(1)
-        .correlate(Ticket)
-        .scalar_subquery()
+    """Hours from creation to the first public reply, for tickets created in range.
+
+    Reads ``tickets.first_reply_at`` (stamped when the reply is written): looking the
+    first reply up among the comments took 0.3-0.8 s at 1M tickets.
+    """
+    return _duration_stats(
+        _hours(Ticket.first_reply_at, Ticket.created_at),
+        *scope_conditions(scope),
+        Ticket.created_at >= scope.start_at,
+        Ticket.created_at < scope.end_at,
+        Ticket.first_reply_at.is_not(None),
     )
-    # Per ticket, the first row of the partial index on public replies (NOT is_internal,
-    # spelled exactly as the index predicate so the planner can use it), materialised so
-    # that each lookup runs once, not once per aggregate that reads it.
-    replies = (
-        sa.select(Ticket.created_at.label("created_at"), first_at.label("first_at"))
-        .where(
-            *scope_conditions(scope),
-            Ticket.created_at >= scope.start_at,
-            Ticket.created_at < scope.end_at,
-        )  # fmt: skip
-        .cte("replies")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    hours = _hours(replies.c.first_at, replies.c.created_at)
-    return _duration_stats(hours, replies.c.first_at.is_not(None), from_=replies)
 
 
 def assignee_rows(scope: ReportScope) -> list[AssigneeRow]:

@@ -136,6 +136,12 @@ class Ticket(TimestampMixin, Base):
             where="deleted_at IS NULL AND resolved_at IS NOT NULL",
         ),  # fmt: skip
         _live_index("ix_tickets_live_status_assignee", "status", "assignee_id"),
+        _live_index(
+            "ix_tickets_live_first_reply",
+            "created_at",
+            "first_reply_at",
+            where="deleted_at IS NULL AND first_reply_at IS NOT NULL",
+        ),  # fmt: skip
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -158,6 +164,9 @@ class Ticket(TimestampMixin, Base):
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     resolved_at: Mapped[dt.datetime | None]
+    # When the first public reply was written (internal notes do not count); kept by
+    # service.add_comment, read by the reports ("time to first reply").
+    first_reply_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     version: Mapped[int] = mapped_column(sa.Integer)
@@ -238,17 +247,7 @@ class Comment(TimestampMixin, Base):
     """A public reply or an internal note on a ticket."""
 
     __tablename__ = "comments"
-    __table_args__ = (
-        sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),
-        # First public reply per ticket (reports).
-        sa.Index(
-            "ix_comments_public_ticket_created",
-            "ticket_id",
-            "created_at",
-            postgresql_where=sa.text("NOT is_internal"),
-            sqlite_where=sa.text("NOT is_internal"),
-        ),  # fmt: skip
-    )
+    __table_args__ = (sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -159,12 +159,16 @@ def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -
     db.session.add(comment)
     db.session.flush()
     # The ticket shows activity (sort by "updated") without a new version: a comment must
-    # not turn a colleague's open edit form into a conflict.
-    with audited_bulk():  # updated_at only, which the audit trail leaves out
+    # not turn a colleague's open edit form into a conflict. The first public reply is
+    # stamped in the same statement.
+    values: dict[str, Any] = {"updated_at": comment.created_at}
+    if not is_internal:
+        values["first_reply_at"] = sa.func.coalesce(Ticket.first_reply_at, comment.created_at)
+    with audited_bulk():  # fields the audit trail leaves out (the comment itself is audited)
         db.session.execute(
             sa.update(Ticket)
             .where(Ticket.id == ticket.id)
-            .values(updated_at=comment.created_at)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
     return comment

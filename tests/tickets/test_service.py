@@ -129,6 +129,18 @@ def test_comments_do_not_bump_the_version_but_show_activity(app, actor):
         service.add_comment(ticket, author=actor, body="   ", is_internal=False)
 
 
+def test_the_first_public_reply_is_stamped_once(app, actor):
+    ticket = TicketFactory()
+    db.session.flush()
+    service.add_comment(ticket, author=actor, body="Internal first", is_internal=True)
+    db.session.expire(ticket)
+    assert ticket.first_reply_at is None  # notes are not replies
+    first = service.add_comment(ticket, author=actor, body="Hello!", is_internal=False)
+    service.add_comment(ticket, author=actor, body="Anything else?", is_internal=False)
+    db.session.expire(ticket)
+    assert ticket.first_reply_at == first.created_at
+
+
 def test_tags_change_through_update(app, actor):
     billing, vip = TagFactory(name="billing"), TagFactory(name="vip")
     ticket = TicketFactory(tags=[billing])
