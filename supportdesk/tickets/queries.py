@@ -224,8 +224,7 @@ def parse_reference(text: str) -> int | None:
 
 
 def _sort_columns(filters: TicketFilters) -> tuple[sa.ColumnElement[Any], ...]:
-    if filters.ranked:
-        assert filters.search is not None  # noqa: S101 - implied by ranked
+    if filters.ranked and filters.search is not None:  # (ranked implies a search)
         return (filters.search.rank(), Ticket.created_at, Ticket.id)
     return SORT_KEYS[filters.sort if filters.sort in SORT_KEYS else "created"]
 
