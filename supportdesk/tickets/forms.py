@@ -19,7 +19,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import HiddenInput
 
 from supportdesk.tickets.models import TicketPriority, TicketStatus
@@ -123,3 +130,9 @@ class TicketFilterForm(FlaskForm):
     )
     cursor = HiddenField()
     include_deleted = BooleanField("Include deleted (admins)")
+
+
+class TakeNextForm(FlaskForm):
+    """The "Take next" button; ``tag`` optionally limits the queue to one tag."""
+
+    tag = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])

@@ -27,11 +27,12 @@ from supportdesk.auth.policy import admin_required
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
-from supportdesk.tickets import export, queries, search, service
+from supportdesk.tickets import export, queries, queue, search, service
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
 from supportdesk.tickets.forms import (
     CommentForm,
     QuickUpdateForm,
+    TakeNextForm,
     TicketFilterForm,
     TicketForm,
     choices,
@@ -477,6 +478,27 @@ def comment(number: int) -> ResponseReturnValue:
                 flash("Internal note added." if new.is_internal else "Reply added.", "success")
                 return redirect(url_for(".detail", number=number, _anchor=f"c{new.id}"), code=303)
     return _render_detail(_load(number), form, 422)
+
+
+@bp.post("/take-next")
+def take_next() -> ResponseReturnValue:
+    """Assign me the most urgent, oldest unassigned open ticket and open it.
+
+    The optional form field ``tag`` (a tag id) limits the queue to tickets with that tag.
+    """
+    form = TakeNextForm()
+    if not form.validate_on_submit():
+        flash("The queue filter was not understood; nothing was taken.", "error")
+        return redirect(url_for("tickets.index"), 303)
+    with unit_of_work():
+        ticket = queue.take_next(current_user._get_current_object(), tag_id=form.tag.data)
+        number = ticket.number if ticket is not None else None
+    if number is None:
+        flash("No unassigned open ticket is waiting" + (" with that tag." if form.tag.data
+              else "."), "info")  # fmt: skip
+        return redirect(url_for("tickets.index"), 303)
+    flash(f"SD-{number} is yours now.", "success")
+    return redirect(url_for("tickets.detail", number=number), 303)
 
 
 @bp.post("/bulk")

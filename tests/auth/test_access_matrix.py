@@ -21,6 +21,7 @@ MATRIX = {
     ("health.database", "GET"): PUBLIC,
     ("tickets.index", "GET"): STAFF,
     ("tickets.export_csv", "GET"): STAFF,
+    ("tickets.take_next", "POST"): STAFF,
     ("reports.index", "GET"): STAFF,
     ("tickets.create", "GET"): STAFF,
     ("tickets.create", "POST"): STAFF,
