@@ -39,6 +39,16 @@ def include_object(
     return not (type_ in ("column", "index") and name in SCHEMA_OUTSIDE_MODELS)
 
 
+def parse_id(text: str) -> int | None:
+    """Return ``text`` as a row id, or None: ASCII digits only, at most 12 of them.
+
+    (``"²".isdigit()`` is true but ``int("²")`` fails; longer numbers overflow SQLite.)
+    """
+    if text.isascii() and text.isdigit() and len(text) <= 12:
+        return int(text)
+    return None
+
+
 def utcnow() -> dt.datetime:
     """Return the current time as a timezone-aware UTC datetime."""
     return dt.datetime.now(dt.UTC)

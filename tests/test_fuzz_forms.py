@@ -140,5 +140,34 @@ def test_audit_filters(admin_client, actor, action, since, before):
     _check(admin_client, "GET", "/audit/", query=query)
 
 
+@fuzz
+@given(date_from=values, date_to=values, tag=values, assignee=values)
+def test_report_filters(agent_client, date_from, date_to, tag, assignee):
+    query = {"date_from": date_from, "date_to": date_to, "tag": tag, "assignee": assignee}
+    _check(agent_client, "GET", "/reports/", query=query)
+
+
+@fuzz
+@given(q=values, status=values, tag=values, sort=values, direction=values)
+def test_export_parameters(agent_client, q, status, tag, sort, direction):
+    query = {"q": q, "status": status, "tag": tag, "sort": sort, "dir": direction}
+    _check(agent_client, "GET", "/tickets/export.csv", query=query)
+
+
+@fuzz
+@given(tag=values)
+def test_take_next_form(agent_client, target, tag):
+    _check(agent_client, "POST", "/tickets/take-next", {"tag": tag})
+
+
 def test_every_form_gets_the_promised_number_of_examples():
     assert FUZZ_EXAMPLES >= 500
+
+
+@pytest.mark.parametrize("odd", ["²", "٣", "１", "99999999999999999999", "-1", " 1"])
+def test_digit_like_ids_are_refused_not_crashed(agent_client, target, odd):
+    # The fuzzer's find: "²".isdigit() is true, int("²") raises (a 500 in the bulk form).
+    for data in ({"ids": [odd], "action": "status", "value": "open"},
+                 {"ids": [str(target[1])], "action": "assign", "value": odd},
+                 {"ids": [str(target[1])], "action": "add_tag", "value": odd}):  # fmt: skip
+        _check(agent_client, "POST", "/tickets/bulk", data)

@@ -83,5 +83,5 @@ def _scope(form: ReportForm, problems: list[str]) -> ReportScope:
         start = end - dt.timedelta(days=MAX_DAYS - 1)
     form.date_from.data, form.date_to.data = start, end
     tag = form.tag.data if "tag" not in form.errors else None
-    assignee = (form.assignee.data or "") if "assignee" not in form.errors else ""
+    assignee = (form.assignee.data or "").strip() if "assignee" not in form.errors else ""
     return ReportScope(start=start, end=end, tag_id=tag, assignee=assignee)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from supportdesk.audit.listeners import audited_bulk, serialize, ticket_rows, write_rows
-from supportdesk.db import utcnow
+from supportdesk.db import parse_id, utcnow
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import Ticket, TicketStatus
@@ -82,12 +82,14 @@ def _resolve_value(action: BulkAction, value: str, actor: User) -> Any:
             return None
         if value == "me":
             return actor
-        user = db.session.get(User, int(value)) if value.isdigit() else None
+        user_id = parse_id(value)
+        user = db.session.get(User, user_id) if user_id is not None else None
         if user is None or not user.is_active:
             raise InvalidTicketError("Choose an active staff member to assign.")
         return user
     if action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG):
-        tag = db.session.get(Tag, int(value)) if value.isdigit() else None
+        tag_id = parse_id(value)
+        tag = db.session.get(Tag, tag_id) if tag_id is not None else None
         if tag is None:
             raise InvalidTicketError("Choose an existing tag.")
         return tag

@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 from supportdesk.attachments.service import sweep_unreferenced_files
 from supportdesk.audit.context import acting_as
 from supportdesk.csvexport import stream_csv
-from supportdesk.db import unit_of_work
+from supportdesk.db import parse_id, unit_of_work
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag
 from supportdesk.tickets import export, search
@@ -67,8 +67,9 @@ export_group = AppGroup("export", help="Export data as CSV.")
 def _tag_ids(values: tuple[str, ...]) -> list[int]:
     ids = []
     for value in values:
+        as_id = parse_id(value)
         condition = (
-            Tag.id == int(value) if value.isdigit() else sa.func.lower(Tag.name) == value.lower()
+            Tag.id == as_id if as_id is not None else sa.func.lower(Tag.name) == value.lower()
         )
         tag_id = db.session.scalar(sa.select(Tag.id).where(condition))
         if tag_id is None:
@@ -127,7 +128,7 @@ def export_tickets_command(
 
 def _assignee(value: str) -> str:
     value = value.strip()
-    if value in ("", "none") or value.isdigit():
+    if value in ("", "none") or parse_id(value) is not None:
         return value
     if value == "me":
         raise click.BadParameter(

@@ -25,7 +25,7 @@ from supportdesk.attachments import service as attachments
 from supportdesk.audit import queries as audit_queries
 from supportdesk.auth.policy import admin_required
 from supportdesk.csvexport import stream_csv
-from supportdesk.db import unit_of_work, utcnow
+from supportdesk.db import parse_id, unit_of_work, utcnow
 from supportdesk.errors import DomainError
 from supportdesk.tickets import export, queries, queue, search, service
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
@@ -539,7 +539,7 @@ def bulk() -> ResponseReturnValue:
 
 
 def _is_id(text: str) -> bool:
-    return text.isdigit() and len(text) <= 12  # longer is no id (and overflows SQLite)
+    return parse_id(text) is not None
 
 
 @bp.post("/<int:number>/delete")
