@@ -136,3 +136,9 @@ class TakeNextForm(FlaskForm):
     """The "Take next" button; ``tag`` optionally limits the queue to one tag."""
 
     tag = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+
+
+class MergeForm(FlaskForm):
+    """Merge this ticket into another: ``into`` is its number (``SD-1042`` or ``1042``)."""
+
+    into = StringField("Merge into", validators=[DataRequired(), Length(max=20)])

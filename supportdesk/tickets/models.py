@@ -169,6 +169,9 @@ class Ticket(TimestampMixin, Base):
     first_reply_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Set when this ticket was merged into another (it is closed then, and its page
+    # redirects there).
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id"), index=True)
     version: Mapped[int] = mapped_column(sa.Integer)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")

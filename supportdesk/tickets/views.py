@@ -28,9 +28,11 @@ from supportdesk.csvexport import stream_csv
 from supportdesk.db import parse_id, unit_of_work, utcnow
 from supportdesk.errors import DomainError
 from supportdesk.tickets import export, queries, queue, search, service
+from supportdesk.tickets import merge as merge_module
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
 from supportdesk.tickets.forms import (
     CommentForm,
+    MergeForm,
     QuickUpdateForm,
     TakeNextForm,
     TicketFilterForm,
@@ -279,8 +281,38 @@ def _load(number: int, loader: Any = queries.ticket_for_page) -> Ticket:
 
 @bp.get("/<int:number>")
 def detail(number: int) -> ResponseReturnValue:
-    """Show a ticket, its comments and the forms to reply and change it."""
-    return _render_detail(_load(number), CommentForm())
+    """Show a ticket, its comments and the forms to reply and change it.
+
+    A ticket merged into another redirects there (its history stays in the audit log).
+    """
+    ticket = _load(number)
+    if ticket.merged_into_id is not None:
+        into = queries.ticket_number(ticket.merged_into_id)
+        flash(f"{ticket.reference} was merged into SD-{into}.", "info")
+        return redirect(url_for("tickets.detail", number=into))
+    return _render_detail(ticket, CommentForm())
+
+
+@bp.post("/<int:number>/merge")
+def merge(number: int) -> ResponseReturnValue:
+    """Merge this ticket into the one named in the field ``into`` (``SD-1042`` or ``1042``)."""
+    source = _load(number, queries.ticket_for_edit)
+    form = MergeForm()
+    into = queries.parse_reference(form.into.data or "") if form.validate_on_submit() else None
+    if into is None:
+        flash("Type the number of the ticket to merge into, e.g. SD-1042.", "error")
+        return redirect(url_for("tickets.detail", number=number), 303)
+    try:
+        with unit_of_work():
+            target = merge_module.merge_ticket(
+                source.id, into_number=into, actor=current_user._get_current_object()
+            )
+            target_number = target.number
+    except merge_module.MergeRefusedError as exc:
+        flash(f"Not merged: {exc}", "error")
+        return redirect(url_for("tickets.detail", number=number), 303)
+    flash(f"SD-{number} was merged into SD-{target_number}.", "success")
+    return redirect(url_for("tickets.detail", number=target_number), 303)
 
 
 def _render_detail(ticket: Ticket, comment_form: CommentForm, code: int = 200) -> Any:

@@ -22,6 +22,7 @@ MATRIX = {
     ("tickets.index", "GET"): STAFF,
     ("tickets.export_csv", "GET"): STAFF,
     ("tickets.take_next", "POST"): STAFF,
+    ("tickets.merge", "POST"): STAFF,
     ("reports.index", "GET"): STAFF,
     ("tickets.create", "GET"): STAFF,
     ("tickets.create", "POST"): STAFF,

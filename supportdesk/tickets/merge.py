@@ -1,0 +1,97 @@
+"""Merging a duplicate ticket into another one.
+
+Merging B into A moves B's replies and notes (with their attachments) to A, where they
+join A's conversation in time order; A gets the union of both tickets' tags; B is closed
+with ``merged_into_id`` pointing at A, and each ticket gets an internal note saying what
+happened. Every change is an ordinary ORM change, so the audit trail records it on both
+tickets (B: status, resolved_at, merged_into_id; A: tags, the moved comments, the note).
+
+Both rows are locked (``SELECT … FOR UPDATE`` in id order, so two merges never deadlock)
+before anything is checked: of two concurrent merges of the same ticket, the second sees
+the first one's result and is refused. On SQLite write requests are serialised already.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from supportdesk.attachments.models import Attachment
+from supportdesk.errors import DomainError
+from supportdesk.extensions import db
+from supportdesk.tickets.models import Comment, Ticket, TicketStatus
+from supportdesk.tickets.service import _apply_status
+from supportdesk.users.models import User
+
+
+class MergeRefusedError(DomainError):
+    """The merge would be wrong (itself, a deleted or merged ticket, a cycle)."""
+
+
+def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
+    """Merge the ticket ``source_id`` into the ticket numbered ``into_number``.
+
+    :returns: the ticket merged into.
+    :raises MergeRefusedError: with a message for the agent.
+    """
+    target_id = db.session.scalar(sa.select(Ticket.id).where(Ticket.number == into_number))
+    if target_id is None:
+        raise MergeRefusedError(f"There is no ticket SD-{into_number}.")
+    if target_id == source_id:
+        raise MergeRefusedError("A ticket cannot be merged into itself.")
+    stmt = (
+        sa.select(Ticket)
+        .where(Ticket.id.in_([source_id, target_id]))
+        .order_by(Ticket.id)
+        .options(selectinload(Ticket.tags))
+        .execution_options(populate_existing=True)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Ticket)
+    locked = {t.id: t for t in db.session.scalars(stmt)}
+    source, target = locked[source_id], locked[target_id]
+    _check(source, target)
+
+    comments = list(db.session.scalars(sa.select(Comment).where(Comment.ticket_id == source.id)))
+    for comment in comments:
+        comment.ticket_id = target.id
+    # Attachments of the moved comments follow them (those of B's description stay).
+    db.session.execute(
+        sa.update(Attachment)
+        .where(Attachment.ticket_id == source.id, Attachment.comment_id.is_not(None))
+        .values(ticket_id=target.id)
+        .execution_options(synchronize_session=False)
+    )
+    missing = [tag for tag in source.tags if tag not in target.tags]
+    if missing:
+        target.tags = sorted([*target.tags, *missing], key=lambda t: t.name.lower())
+    moved = f"{len(comments)} repl{'y' if len(comments) == 1 else 'ies'}"
+    db.session.add_all([
+        Comment(ticket_id=target.id, author=actor, is_internal=True,
+                body=f"{source.reference} ({source.title}) was merged into this ticket by "
+                     f"{actor.full_name}; {moved} moved here."),
+        Comment(ticket_id=source.id, author=actor, is_internal=True,
+                body=f"Merged into {target.reference} by {actor.full_name}."),
+    ])  # fmt: skip
+    if source.status != TicketStatus.CLOSED:
+        _apply_status(source, TicketStatus.CLOSED)
+    source.merged_into_id = target.id
+    source.updated_by = actor
+    target.updated_by = actor
+    db.session.flush()
+    return target
+
+
+def _check(source: Ticket, target: Ticket) -> None:
+    if source.merged_into_id is not None:
+        raise MergeRefusedError(f"{source.reference} was already merged into another ticket.")
+    if source.deleted_at is not None:
+        raise MergeRefusedError(f"{source.reference} is in the trash; restore it first.")
+    if target.deleted_at is not None:
+        raise MergeRefusedError(f"{target.reference} is in the trash; choose another ticket.")
+    if target.merged_into_id is not None:
+        # Merging into a merged ticket would chain (and, if that one was merged into this
+        # one, loop): point at the ticket it went into instead.
+        raise MergeRefusedError(
+            f"{target.reference} was itself merged into another ticket; merge into that one."
+        )
