@@ -40,8 +40,8 @@ def test_merge_moves_replies_in_order_unions_tags_and_closes_the_duplicate(app):
         .order_by(Comment.created_at, Comment.id)
     ).all()  # fmt: skip
     assert thread[:4] == [a1.id, b1.id, a2.id, b2.id]  # in time order, notes included
-    notes = db.session.scalars(sa.select(Comment).where(Comment.is_internal.is_(True),
-                                                        Comment.body.ilike("%merged%")))  # fmt: skip
+    merged_note = sa.and_(Comment.is_internal.is_(True), Comment.body.ilike("%merged%"))
+    notes = db.session.scalars(sa.select(Comment).where(merged_note))
     assert {(n.ticket_id, n.body.split(" by ")[0]) for n in notes.all()} >= {
         (target.id, f"{dupe.reference} (Printer still broken) was merged into this ticket"),
         (dupe.id, f"Merged into {target.reference}"),
