@@ -102,6 +102,15 @@ def test_the_weekly_ranking_sql_matches_the_hand_computed_ranks(desk):
     ]
 
 
+def test_the_weekly_ranking_keeps_the_top_of_each_week_with_ties(desk, monkeypatch):
+    from supportdesk.reports import queries
+
+    monkeypatch.setattr(queries, "WEEKLY_TOP", 1)
+    assert [(r.week.day, r.name, r.rank) for r in weekly_ranks(ReportScope(START, END))] == [
+        (2, "Ana", 1), (9, "Ben", 1), (9, "Cy", 1),
+    ]  # fmt: skip
+
+
 def test_tag_and_assignee_narrow_every_figure(desk):
     billing = build_report(ReportScope(START, END, tag_id=desk["billing"].id))
     assert billing.created_total == 3
@@ -199,4 +208,4 @@ def test_chart_scales_are_round_numbers():
         1, 1, 5, 10, 10, 20, 200, 5000
     ]  # fmt: skip
     chart = charts.line_chart({START: 0, END: 10})
-    assert chart.points == "210.0,192.0 542.0,12.0"  # two days: centres of two halves
+    assert chart.points == "225.0,192.0 547.0,12.0"  # two days: centres of two halves

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28  # room for "100,000" on the axis
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Chart:
     x_labels: list[tuple[float, str]]
     points: str = ""  # a polyline's "x,y x,y …"
     bars: tuple[Bar, ...] = ()
+    left: int = LEFT  # where the plot starts (the axis labels end just before)
 
 
 def nice_max(value: float) -> float:

@@ -28,6 +28,7 @@ from supportdesk.tickets.models import (
 from supportdesk.users.models import User
 
 TOP_TAGS = 10
+WEEKLY_TOP = 5
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,8 @@ def overdue_by_priority(scope: ReportScope) -> dict[TicketPriority, int]:
     return {p: int(counts.get(p, 0)) for p in reversed(TicketPriority)}
 
 
-# Each assignee's rank among the staff by tickets resolved per ISO week (Monday first).
+# Each assignee's rank among the staff by tickets resolved per ISO week (Monday first),
+# the best WEEKLY_TOP of each week (ties included).
 # Written in SQL: a CTE of weekly counts, then RANK() over each week, is clearer than the
 # ORM spelling. Only the week bucket differs between the backends; both are constants.
 _WEEKLY_RANKS = """
@@ -379,11 +381,16 @@ WITH weekly AS (
             SELECT 1 FROM ticket_tags AS tt WHERE tt.ticket_id = t.id AND tt.tag_id = :tag_id))
       AND (:assignee_id IS NULL OR t.assignee_id = :assignee_id)
     GROUP BY t.assignee_id, {week}
+),
+ranked AS (
+    SELECT w.week, w.user_id, w.resolved,
+           RANK() OVER (PARTITION BY w.week ORDER BY w.resolved DESC) AS rank
+    FROM weekly AS w
 )
-SELECT w.week, w.user_id, u.full_name, w.resolved,
-       RANK() OVER (PARTITION BY w.week ORDER BY w.resolved DESC) AS rank
-FROM weekly AS w JOIN users AS u ON u.id = w.user_id
-ORDER BY w.week, rank, u.full_name
+SELECT r.week, r.user_id, u.full_name, r.resolved, r.rank
+FROM ranked AS r JOIN users AS u ON u.id = r.user_id
+WHERE r.rank <= :top
+ORDER BY r.week, r.rank, u.full_name
 """
 WEEKLY_RANKS_SQL = {
     "postgresql": _WEEKLY_RANKS.replace(
@@ -395,7 +402,7 @@ WEEKLY_RANKS_SQL = {
 
 
 def weekly_ranks(scope: ReportScope) -> list[WeeklyRank]:
-    """Each assignee's rank per week by tickets resolved (ties share a rank)."""
+    """Return the best WEEKLY_TOP assignees per week by tickets resolved (ties share a rank)."""
     dialect = db.session.get_bind().dialect.name
     if scope.assignee == "none":
         return []  # nobody to rank
@@ -404,12 +411,14 @@ def weekly_ranks(scope: ReportScope) -> list[WeeklyRank]:
         "end_at": scope.end_at,
         "tag_id": scope.tag_id,
         "assignee_id": int(scope.assignee) if scope.assignee else None,
+        "top": WEEKLY_TOP,
     }
     stmt = sa.text(WEEKLY_RANKS_SQL[dialect]).bindparams(
         sa.bindparam("start_at", type_=Ticket.resolved_at.type),
         sa.bindparam("end_at", type_=Ticket.resolved_at.type),
         sa.bindparam("tag_id", type_=sa.Integer),
         sa.bindparam("assignee_id", type_=sa.Integer),
+        sa.bindparam("top", type_=sa.Integer),
     )
     return [
         WeeklyRank(_as_date(week), user_id, name, int(resolved), int(rank))

@@ -31,7 +31,9 @@ from sqlalchemy.dialects import postgresql
 from supportdesk.extensions import db
 from supportdesk.tickets.models import Comment, Ticket
 
-CANDIDATES = 1_000
+# One more than the list's count cap (queries.COUNT_CAP): a search that hit this limit
+# then counts as "1,000+", never as exactly 1,000.
+CANDIDATES = 1_001
 PROBE = 5_000
 LANGUAGE = "english"
 # ts_headline/FTS5 wrap matches in these (control characters that the text never shows);

@@ -153,6 +153,12 @@ def test_the_like_fallback_searches_without_fts(app, agent_client):
         app.extensions.pop("supportdesk.search")
 
 
+def test_a_capped_search_never_claims_an_exact_count():
+    from supportdesk.tickets.queries import COUNT_CAP
+
+    assert search.CANDIDATES > COUNT_CAP  # so the page says "1,000+" when the cap was hit
+
+
 def test_a_common_search_lists_the_newest_matches_and_a_rare_one_every_match(
     agent_client, monkeypatch
 ):
