@@ -3,7 +3,14 @@
 from supportdesk.attachments.models import Attachment, FormToken
 from supportdesk.audit.models import AuditLog
 from supportdesk.tags.models import Tag, ticket_tags
-from supportdesk.tickets.models import Comment, Counter, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.models import (
+    Comment,
+    Counter,
+    Ticket,
+    TicketFollower,
+    TicketPriority,
+    TicketStatus,
+)
 from supportdesk.users.models import User, UserRole
 
 __all__ = [
@@ -14,6 +21,7 @@ __all__ = [
     "Counter",
     "Tag",
     "Ticket",
+    "TicketFollower",
     "TicketPriority",
     "TicketStatus",
     "User",

@@ -20,6 +20,7 @@ from supportdesk.audit.listeners import audited_bulk, serialize, ticket_rows, wr
 from supportdesk.db import parse_id, utcnow
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets import followers
 from supportdesk.tickets.models import Ticket, TicketStatus
 from supportdesk.tickets.service import InvalidTicketError, resolved_at_after
 from supportdesk.users.models import User
@@ -224,6 +225,8 @@ def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: d
             _update(ids, values)
     elif action == BulkAction.ASSIGN:
         _update([r.id for r in rows], dict(touched, assignee_id=target.id if target else None))
+        if target is not None:
+            followers.follow([r.id for r in rows], target.id)
     elif action == BulkAction.DELETE:
         _update([r.id for r in rows], dict(touched, deleted_at=now, deleted_by_id=actor.id))
     elif action == BulkAction.ADD_TAG:

@@ -130,6 +130,7 @@ class TicketFilterForm(FlaskForm):
     )
     cursor = HiddenField()
     include_deleted = BooleanField("Include deleted (admins)")
+    following = BooleanField("Only tickets I follow")
 
 
 class TakeNextForm(FlaskForm):

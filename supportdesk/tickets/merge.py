@@ -19,7 +19,8 @@ from sqlalchemy.orm import selectinload
 from supportdesk.attachments.models import Attachment
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
-from supportdesk.tickets.models import Comment, Ticket, TicketStatus
+from supportdesk.tickets import followers
+from supportdesk.tickets.models import Comment, Ticket, TicketFollower, TicketStatus
 from supportdesk.tickets.service import _apply_status
 from supportdesk.users.models import User
 
@@ -76,6 +77,12 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
     if source.status != TicketStatus.CLOSED:
         _apply_status(source, TicketStatus.CLOSED)
     source.merged_into_id = target.id
+    # Whoever followed the duplicate now follows the ticket it went into.
+    watching = db.session.scalars(
+        sa.select(TicketFollower.user_id).where(TicketFollower.ticket_id == source.id)
+    ).all()
+    for user_id in watching:
+        followers.follow([target.id], user_id)
     source.updated_by = actor
     target.updated_by = actor
     db.session.flush()

@@ -263,3 +263,19 @@ class Comment(TimestampMixin, Base):
     attachments: Mapped[list[Attachment]] = relationship(
         order_by="Attachment.id", lazy="raise_on_sql", viewonly=True
     )
+
+
+class TicketFollower(Base):
+    """A staff member following a ticket, and when they last opened it."""
+
+    __tablename__ = "ticket_followers"
+    __table_args__ = (sa.Index("ix_ticket_followers_user_id", "user_id", "ticket_id"),)
+
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seen_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

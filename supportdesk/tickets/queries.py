@@ -17,7 +17,13 @@ from supportdesk.attachments.models import Attachment
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets import search as search_module
-from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.models import (
+    Comment,
+    Ticket,
+    TicketFollower,
+    TicketPriority,
+    TicketStatus,
+)
 from supportdesk.users.models import User
 
 PAGE_SIZE = 25
@@ -62,6 +68,7 @@ class TicketFilters:
     sort: str = "created"
     direction: str = "desc"
     include_deleted: bool = False  # admins only; the view enforces it
+    following: bool = False  # only tickets the user follows
 
     @cached_property
     def search(self) -> search_module.Search | None:
@@ -87,6 +94,7 @@ class TicketRow:
     comment_count: int
     title_html: Any = None  # the title with <mark>ed matches (searches only)
     snippet_html: Any = None  # a fragment of the description around the matches
+    unseen: bool = False  # I follow it and it changed since I last opened it
 
 
 @dataclass
@@ -189,6 +197,12 @@ def filter_conditions(
         conditions.append(Ticket.status.in_(filters.statuses))
     if filters.priorities:
         conditions.append(Ticket.priority.in_(filters.priorities))
+    if filters.following:
+        conditions.append(
+            sa.exists().where(
+                TicketFollower.ticket_id == Ticket.id, TicketFollower.user_id == user_id
+            )  # fmt: skip
+        )
     if filters.assignee == "me":
         conditions.append(Ticket.assignee_id == user_id)
     elif filters.assignee == "none":
@@ -284,7 +298,16 @@ def list_tickets(
             .limit(COUNT_CAP + 1)
         )
     total = sa.select(sa.func.count()).select_from(capped.subquery()).scalar_subquery()
-    extras: list[sa.ColumnElement[Any]] = [c.label(f"key{i}") for i, c in enumerate(columns)]
+    # When I last opened each ticket I follow, and whether I follow it: the "new activity"
+    # marker, in the same statement.
+    mine = sa.and_(TicketFollower.ticket_id == Ticket.id, TicketFollower.user_id == user_id)
+    last_seen = sa.select(TicketFollower.last_seen_at).where(mine).correlate(Ticket)
+    followed = sa.select(sa.literal(1)).where(mine).correlate(Ticket)
+    extras: list[sa.ColumnElement[Any]] = [
+        last_seen.scalar_subquery().label("last_seen"),
+        followed.scalar_subquery().label("followed"),
+        *[c.label(f"key{i}") for i, c in enumerate(columns)],
+    ]
     if search is not None:
         title, snippet = search.title_headline(), search.snippet()
         if title is not None and snippet is not None:
@@ -303,7 +326,7 @@ def list_tickets(
         result.reverse()
     n_keys = len(columns)
     rows = [_row(r, n_keys) for r in result]
-    keys = [tuple(r[3 : 3 + n_keys]) for r in result]
+    keys = [tuple(r[5 : 5 + n_keys]) for r in result]
     total_count = result[0][2] if result else (0 if key is None else None)
 
     has_next = more if forward else key is not None
@@ -317,9 +340,11 @@ def list_tickets(
 
 
 def _row(result: sa.Row[Any], n_keys: int) -> TicketRow:
-    row = TicketRow(ticket=result[0], comment_count=result[1])
-    if len(result) > 3 + n_keys:
-        title, snippet = result[3 + n_keys], result[4 + n_keys]
+    ticket, last_seen, followed = result[0], result[3], result[4]
+    row = TicketRow(ticket=ticket, comment_count=result[1])
+    row.unseen = bool(followed) and (last_seen is None or ticket.updated_at > last_seen)
+    if len(result) > 5 + n_keys:
+        title, snippet = result[5 + n_keys], result[6 + n_keys]
         row.title_html = search_module.marked(title) if title else None
         if snippet and search_module.MARK_START in snippet:
             row.snippet_html = search_module.marked(snippet)

@@ -22,6 +22,7 @@ from supportdesk.db import utcnow
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag
+from supportdesk.tickets import followers
 from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets.numbering import reserve_ticket_numbers
 from supportdesk.users.models import User
@@ -74,6 +75,7 @@ def create_ticket(
     _apply_status(ticket, TicketStatus(status))
     db.session.add(ticket)
     db.session.flush()
+    followers.follow([ticket.id], creator.id, seen=True)
     return ticket
 
 
@@ -109,6 +111,8 @@ def update_ticket(
         ticket.priority = TicketPriority(wanted["priority"])
     if "assignee" in wanted:
         ticket.assignee = _check_assignee(wanted["assignee"], current=ticket.assignee_id)
+        if ticket.assignee is not None:
+            followers.follow([ticket.id], ticket.assignee.id)
     if "tags" in wanted:
         ticket.tags = sorted(wanted["tags"], key=lambda t: t.name.lower())
     if "status" in wanted:
@@ -171,6 +175,7 @@ def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+    followers.follow([ticket.id], author.id, seen=True)
     return comment
 
 

@@ -27,7 +27,7 @@ from supportdesk.auth.policy import admin_required
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import parse_id, unit_of_work, utcnow
 from supportdesk.errors import DomainError
-from supportdesk.tickets import export, queries, queue, search, service
+from supportdesk.tickets import export, followers, queries, queue, search, service
 from supportdesk.tickets import merge as merge_module
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
 from supportdesk.tickets.forms import (
@@ -57,6 +57,7 @@ SAVED_VIEWS: list[tuple[str, dict[str, Any]]] = [
     ("Unassigned", {"assignee": "none", "status": ACTIVE}),
     ("Urgent", {"priority": ["urgent"], "status": ACTIVE}),
     ("Waiting on customer", {"status": [TicketStatus.WAITING_ON_CUSTOMER.value]}),
+    ("Following", {"following": "y"}),
 ]
 
 
@@ -178,6 +179,7 @@ def _filters_from(form: TicketFilterForm) -> queries.TicketFilters:
         sort=form.sort.data if ok["sort"] and form.sort.data else "created",
         direction=form.dir.data if ok["dir"] and form.dir.data else "desc",
         include_deleted=bool(form.include_deleted.data),
+        following=bool(form.following.data),
     )
     for name, valid in ok.items():  # show invalid fields as unfiltered
         if not valid:
@@ -190,7 +192,7 @@ def _filter_args(form: TicketFilterForm) -> dict[str, Any]:
     """Return the current filters as query arguments (for paging links)."""
     args: dict[str, Any] = {}
     for name in ("q", "status", "priority", "assignee", "tag", "created_from", "created_to",
-                 "sort", "dir", "include_deleted"):  # fmt: skip
+                 "sort", "dir", "include_deleted", "following"):  # fmt: skip
         value = getattr(form, name).data
         if value in (None, "", [], False):
             continue
@@ -285,12 +287,25 @@ def detail(number: int) -> ResponseReturnValue:
 
     A ticket merged into another redirects there (its history stays in the audit log).
     """
+    following = followers.open_ticket(number, current_user.id)  # first: see followers.py
     ticket = _load(number)
     if ticket.merged_into_id is not None:
         into = queries.ticket_number(ticket.merged_into_id)
         flash(f"{ticket.reference} was merged into SD-{into}.", "info")
         return redirect(url_for("tickets.detail", number=into))
-    return _render_detail(ticket, CommentForm())
+    return _render_detail(ticket, CommentForm(), following=following)
+
+
+@bp.post("/<int:number>/follow")
+def follow(number: int) -> ResponseReturnValue:
+    """Follow this ticket (``unfollow=1`` stops following it)."""
+    ticket = _load(number, queries.ticket_for_edit)
+    with unit_of_work():
+        if request.form.get("unfollow"):
+            followers.unfollow(ticket.id, current_user.id)
+        else:
+            followers.follow([ticket.id], current_user.id, seen=True)
+    return redirect(url_for("tickets.detail", number=number), 303)
 
 
 @bp.post("/<int:number>/merge")
@@ -315,7 +330,9 @@ def merge(number: int) -> ResponseReturnValue:
     return redirect(url_for("tickets.detail", number=target_number), 303)
 
 
-def _render_detail(ticket: Ticket, comment_form: CommentForm, code: int = 200) -> Any:
+def _render_detail(
+    ticket: Ticket, comment_form: CommentForm, code: int = 200, following: bool | None = None
+) -> Any:
     if not comment_form.form_token.data:
         comment_form.form_token.data = service.new_form_token()
     options = queries.filter_options()
@@ -338,6 +355,8 @@ def _render_detail(ticket: Ticket, comment_form: CommentForm, code: int = 200) -
     return render_template(
         "tickets/detail.html", ticket=ticket, comment_form=comment_form, quick=quick,
         timeline=timeline,
+        following=followers.is_following(ticket.id, current_user.id)
+        if following is None else following,
     ), code  # fmt: skip
 
 

@@ -23,6 +23,7 @@ MATRIX = {
     ("tickets.export_csv", "GET"): STAFF,
     ("tickets.take_next", "POST"): STAFF,
     ("tickets.merge", "POST"): STAFF,
+    ("tickets.follow", "POST"): STAFF,
     ("reports.index", "GET"): STAFF,
     ("tickets.create", "GET"): STAFF,
     ("tickets.create", "POST"): STAFF,

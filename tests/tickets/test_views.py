@@ -218,11 +218,11 @@ def test_saved_views_are_filter_links(agent_client, agent, now):
     page = agent_client.get("/tickets/")
     link = re.search(r'<a href="([^"]+)">My open tickets</a>', page.text).group(1)
     assert _numbers(agent_client.get(link.replace("&amp;", "&"))) == [mine.number]
-    for label in ("Unassigned", "Urgent", "Waiting on customer"):
+    for label in ("Unassigned", "Urgent", "Waiting on customer", "Following"):
         assert f">{label}</a>" in page.text
 
 
-def test_ticket_page_shows_everything_within_six_statements(agent_client):
+def test_ticket_page_shows_everything_within_seven_statements(agent_client):
     tags = TagFactory.create_batch(10)
     ticket = TicketFactory(tags=tags, assignee=UserFactory(full_name="Cleo Assigned"))
     authors = UserFactory.create_batch(4)
@@ -231,9 +231,10 @@ def test_ticket_page_shows_everything_within_six_statements(agent_client):
                        body=f"comment body {i}")  # fmt: skip
     response = agent_client.get(f"/tickets/{ticket.number}")
     assert response.status_code == 200
-    # user; ticket with people and tags; comments with authors; attachments; staff and
-    # tag choices; the ticket's history (the audit timeline: 5 + 1 extra).
-    assert response.headers["X-DB-Query-Count"] == "6"
+    # user; "seen" for followers (one UPDATE, which also says whether I follow it); ticket
+    # with people and tags; comments with authors; attachments; staff and tag choices; the
+    # ticket's history (the audit timeline): 5 + 1 for the timeline + 1 for followers.
+    assert response.headers["X-DB-Query-Count"] == "7"
     text = response.text
     assert text.count('class="comment internal"') == 40
     assert text.count('class="comment"') == 160

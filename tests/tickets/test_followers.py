@@ -1,0 +1,72 @@
+"""Followers: auto-follow, the Following view, the new-activity marker, seen on open."""
+
+import re
+
+import sqlalchemy as sa
+
+from supportdesk.extensions import db
+from supportdesk.models import TicketFollower
+from supportdesk.tickets import service
+from supportdesk.tickets.bulk import BulkAction, bulk_update
+from tests.factories import TicketFactory, UserFactory
+
+
+def _following(user):
+    return set(db.session.scalars(
+        sa.select(TicketFollower.ticket_id).where(TicketFollower.user_id == user.id)
+    ))  # fmt: skip
+
+
+def _numbers(response):
+    return [int(n) for n in re.findall(r'<td class="num"><a href="/tickets/(\d+)"', response.text)]
+
+
+def test_staff_follow_what_they_create_are_assigned_or_comment_on(app):
+    ana, ben, cy, dee = UserFactory(), UserFactory(), UserFactory(), UserFactory()
+    created = service.create_ticket(title="Mine", description="d", creator=ana)
+    assigned = TicketFactory()
+    db.session.flush()
+    service.update_ticket(assigned, actor=ana, expected_version=None, changes={"assignee": ben})
+    commented = TicketFactory()
+    db.session.flush()
+    service.add_comment(commented, author=cy, body="On it", is_internal=True)
+    bulk = [TicketFactory(), TicketFactory()]
+    db.session.flush()
+    bulk_update([t.id for t in bulk], action=BulkAction.ASSIGN, value=str(dee.id), actor=ana)
+    db.session.flush()
+    assert created.id in _following(ana)
+    assert _following(ben) == {assigned.id}
+    assert _following(cy) == {commented.id}
+    assert _following(dee) == {t.id for t in bulk}
+
+
+def test_following_view_marker_and_seen_on_open(agent_client, agent):
+    other = UserFactory()
+    mine = TicketFactory(title="Followed one")
+    TicketFactory(title="Not followed")
+    db.session.flush()
+    agent_client.post(f"/tickets/{mine.number}/follow")
+    following = agent_client.get("/tickets/?following=y")
+    assert _numbers(following) == [mine.number]
+    assert "new activity" not in following.text  # just followed: seen
+    service.add_comment(db.session.get(type(mine), mine.id), author=other, body="News",
+                        is_internal=False)  # fmt: skip
+    assert "new activity" in agent_client.get("/tickets/?following=y").text
+    page = agent_client.get(f"/tickets/{mine.number}")
+    assert "Following ✓" in page.text
+    assert "new activity" not in agent_client.get("/tickets/?following=y").text  # opened
+    agent_client.post(f"/tickets/{mine.number}/follow", data={"unfollow": "1"})
+    assert _numbers(agent_client.get("/tickets/?following=y")) == []
+    assert ">Follow</button>" in agent_client.get(f"/tickets/{mine.number}").text
+
+
+def test_merging_hands_the_followers_over(app):
+    from supportdesk.tickets import followers
+    from supportdesk.tickets.merge import merge_ticket
+
+    ana, ben = UserFactory(), UserFactory()
+    target, dupe = TicketFactory(), TicketFactory()
+    db.session.flush()
+    followers.follow([dupe.id], ben.id)
+    merge_ticket(dupe.id, into_number=target.number, actor=ana)
+    assert target.id in _following(ben)
