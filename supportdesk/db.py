@@ -97,16 +97,24 @@ class TimestampMixin:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[None]:
-    """Commit the session once on success; roll back and re-raise on any error."""
+def unit_of_work(*, expire: bool = True) -> Iterator[None]:
+    """Commit the session once on success; roll back and re-raise on any error.
+
+    :param expire: False keeps loaded objects as they are after the commit (for a small
+        side write that changed none of them, so the page need not load them again).
+    """
     from supportdesk.extensions import db
 
+    session = db.session()
     try:
         yield
-        db.session.commit()
+        session.expire_on_commit = expire
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
+    finally:
+        session.expire_on_commit = True
 
 
 def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:

@@ -287,7 +287,9 @@ def detail(number: int) -> ResponseReturnValue:
 
     A ticket merged into another redirects there (its history stays in the audit log).
     """
-    following = followers.open_ticket(number, current_user.id)  # first: see followers.py
+    # Its own short transaction, committed (see followers.py); it changes no loaded object.
+    with unit_of_work(expire=False):
+        following = followers.open_ticket(number, current_user.id)
     ticket = _load(number)
     if ticket.merged_into_id is not None:
         into = queries.ticket_number(ticket.merged_into_id)

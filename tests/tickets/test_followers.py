@@ -70,3 +70,32 @@ def test_merging_hands_the_followers_over(app):
     followers.follow([dupe.id], ben.id)
     merge_ticket(dupe.id, into_number=target.number, actor=ana)
     assert target.id in _following(ben)
+
+
+def test_opening_a_ticket_over_http_really_records_the_visit(live_server):
+    # Through a real server each request has its own session, which is rolled back at the
+    # end unless committed: the visit must be committed, not just executed.
+    from supportdesk.audit.context import acting_as
+    from supportdesk.db import unit_of_work
+    from supportdesk.models import User
+    from supportdesk.tickets import followers
+    from supportdesk.tickets.service import create_ticket
+    from tests.conftest import PASSWORD
+    from tests.http import Browserless
+
+    with live_server.app.app_context(), acting_as("test"), unit_of_work():
+        agent = db.session.scalar(sa.select(User).where(User.email == live_server.users["agent"]))
+        other = db.session.scalar(sa.select(User).where(User.email == live_server.users["admin"]))
+        ticket = create_ticket(title="Seen over HTTP", description="d", creator=other)
+        followers.follow([ticket.id], agent.id)  # followed, never opened
+        number, ticket_id, agent_id = ticket.number, ticket.id, agent.id
+    client = Browserless(live_server.url)
+    client.login(live_server.users["agent"], PASSWORD)
+    assert client.request(f"/tickets/{number}").status == 200
+    with live_server.app.app_context():
+        seen = db.session.scalar(
+            sa.select(TicketFollower.last_seen_at).where(TicketFollower.ticket_id == ticket_id,
+                                                         TicketFollower.user_id == agent_id)
+        )  # fmt: skip
+        db.session.remove()
+    assert seen is not None
