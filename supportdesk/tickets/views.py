@@ -102,8 +102,13 @@ def index() -> ResponseReturnValue:
         problems.append(str(exc))
         page = queries.list_tickets(filters, user_id=current_user.id, secret=secret)
     typed = filters.search
-    empty_search = typed is not None and typed.usable and not page.rows and not cursor
-    if empty_search and typed is not None and not queries.search_has_words(typed):
+    if (
+        typed is not None
+        and typed.usable
+        and not page.rows
+        and not cursor
+        and not queries.search_has_words(typed)
+    ):
         problems.append(
             "The search has only very common words (like “the” or “and”), which are "
             "not indexed; add a more specific word."
@@ -131,10 +136,10 @@ def export_csv() -> ResponseReturnValue:
     form.tag.choices = choices((o.id, o.label) for o in queries.filter_options().tags)
     form.validate()
     if form.errors:  # an export must be exactly what was asked for, never "close enough"
-        problems = "; ".join(
+        invalid = "; ".join(
             f"{getattr(form, n).label.text}: {e[0]}" for n, e in form.errors.items()
         )
-        abort(400, description=f"The export was not made: {problems}")
+        abort(400, description=f"The export was not made: {invalid}")
     problems: list[str] = []
     filters = _list_filters(form, problems)
     if problems:
