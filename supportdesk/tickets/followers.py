@@ -7,7 +7,6 @@ is not in the audit trail.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -43,15 +42,6 @@ def unfollow(ticket_id: int, user_id: int) -> None:
         sa.delete(TicketFollower).where(
             TicketFollower.ticket_id == ticket_id, TicketFollower.user_id == user_id
         )
-    )
-
-
-def mark_seen(ticket_id: int, user_id: int, at: dt.datetime | None = None) -> None:
-    """Record that ``user_id`` opened the ticket now (one UPDATE; no row if not following)."""
-    db.session.execute(
-        sa.update(TicketFollower)
-        .where(TicketFollower.ticket_id == ticket_id, TicketFollower.user_id == user_id)
-        .values(last_seen_at=at or utcnow())
     )
 
 

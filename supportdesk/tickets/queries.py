@@ -397,11 +397,6 @@ def ticket_exists(number: int, *, include_deleted: bool = False) -> bool:
     return db.session.scalar(stmt) is not None
 
 
-def search_has_words(search: search_module.Search) -> bool:
-    """Return False when a search keeps no word once stop-words are dropped."""
-    return search_module.has_lexemes(search)
-
-
 def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | None:
     """Return a ticket with everything its page shows, in four statements.
 

@@ -107,7 +107,7 @@ def index() -> ResponseReturnValue:
         and typed.usable
         and not page.rows
         and not cursor
-        and not queries.search_has_words(typed)
+        and not search.has_lexemes(typed)
     ):
         problems.append(
             "The search has only very common words (like “the” or “and”), which are "
