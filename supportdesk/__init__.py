@@ -96,12 +96,13 @@ def _register_blueprints(app: Flask) -> None:
     from supportdesk.audit.views import bp as audit_bp
     from supportdesk.auth.views import bp as auth_bp
     from supportdesk.health.views import bp as health_bp
+    from supportdesk.macros.views import bp as macros_bp
     from supportdesk.reports.views import bp as reports_bp
     from supportdesk.tags.views import bp as tags_bp
     from supportdesk.tickets.views import bp as tickets_bp
     from supportdesk.users.views import bp as users_bp
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,
-                  reports_bp)  # fmt: skip
+                  reports_bp, macros_bp)  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

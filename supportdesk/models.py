@@ -2,6 +2,7 @@
 
 from supportdesk.attachments.models import Attachment, FormToken
 from supportdesk.audit.models import AuditLog
+from supportdesk.macros.models import AssignMode, Macro, MacroTag
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import (
     Comment,
@@ -17,7 +18,10 @@ __all__ = [
     "Attachment",
     "AuditLog",
     "FormToken",
+    "AssignMode",
     "Comment",
+    "Macro",
+    "MacroTag",
     "Counter",
     "Tag",
     "Ticket",

@@ -6,7 +6,17 @@ import factory
 from werkzeug.security import generate_password_hash
 
 from supportdesk.extensions import db
-from supportdesk.models import Comment, Tag, Ticket, TicketPriority, TicketStatus, User, UserRole
+from supportdesk.models import (
+    AssignMode,
+    Comment,
+    Macro,
+    Tag,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+    User,
+    UserRole,
+)
 from supportdesk.tickets.numbering import reserve_ticket_numbers
 
 # A cheap hash of the shared test password: scrypt per user would slow the suite.
@@ -65,3 +75,16 @@ class CommentFactory(BaseFactory):
     author = factory.SubFactory(UserFactory)
     body = factory.Sequence(lambda n: f"Comment number {n}")
     is_internal = False
+
+
+class MacroFactory(BaseFactory):
+    """A canned reply (no actions) unless told otherwise; tag actions via the service."""
+
+    class Meta:
+        model = Macro
+
+    name = factory.Sequence(lambda n: f"Macro {n}")
+    body = "Hello from {{ agent.first_name }} about {{ ticket.reference }}."
+    is_internal = False
+    assign = AssignMode.KEEP
+    tag_actions = factory.LazyFunction(list)

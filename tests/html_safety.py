@@ -22,8 +22,10 @@ DANGEROUS_TAGS = frozenset(
         "keygen", "marquee", "x", "foreignobject", "animate", "set", "use", "handler",
     }
 )  # fmt: skip
-# What the page chrome itself legitimately contains in <head>.
+# What the page chrome itself legitimately contains in <head>: meta, the stylesheet, and
+# the app's own scripts from /static/js/ (no inline code: the CSP forbids it anyway).
 HEAD_TAGS = frozenset({"meta", "link"})
+_OWN_SCRIPT = re.compile(r"^/static/js/[\w.-]+\.js$")
 URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "data", "srcdoc", "xlink:href"})
 _SAFE_URL = re.compile(r"^(https?:|mailto:|/|\?|#|[^:/?#]*$)", re.IGNORECASE)
 _VOID = frozenset(
@@ -37,6 +39,11 @@ class _Judge(HTMLParser):
         self.problems: list[str] = []
         self.stack: list[tuple[str, bool]] = []  # (tag, opens a .markdown block)
         self.in_head = False
+        self.in_own_script = False
+
+    def handle_data(self, data):
+        if self.in_own_script and data.strip():
+            self.problems.append("inline code in a <script src> element")
 
     @property
     def in_markdown(self) -> bool:
@@ -45,8 +52,12 @@ class _Judge(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag == "head":
             self.in_head = True
-        if tag in DANGEROUS_TAGS and not (self.in_head and tag in HEAD_TAGS):
+        own_script = (
+            self.in_head and tag == "script" and _OWN_SCRIPT.match(dict(attrs).get("src") or "")
+        )
+        if tag in DANGEROUS_TAGS and not (self.in_head and tag in HEAD_TAGS) and not own_script:
             self.problems.append(f"<{tag}> element")
+        self.in_own_script = bool(own_script)
         if self.in_markdown and tag not in ALLOWED_TAGS:
             self.problems.append(f"<{tag}> inside rendered Markdown")
         for name, value in attrs:
@@ -66,6 +77,7 @@ class _Judge(HTMLParser):
             self.stack.append((tag, "markdown" in classes.split()))
 
     def handle_endtag(self, tag):
+        self.in_own_script = False
         if tag == "head":
             self.in_head = False
         for index in range(len(self.stack) - 1, -1, -1):

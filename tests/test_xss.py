@@ -38,6 +38,13 @@ def test_the_judge_catches_what_it_must():
     assert script_risks('<div class="markdown"><p><font>x</font></p></div>')
     assert script_risks('<div class="markdown"><td style="color:red">x</td></div>')
     assert script_risks('<div class="markdown"><p>x</p></div><p>ok</p>') == []
+    # The app's own script file in <head> passes; inline code, another source, or a
+    # script outside <head> does not.
+    assert script_risks('<head><script src="/static/js/desk.js" defer></script></head>') == []
+    assert script_risks('<head><script src="/static/js/desk.js">alert(1)</script></head>')
+    assert script_risks('<head><script src="https://evil.example/x.js"></script></head>')
+    assert script_risks('<head><script src="/static/js/../x"></script></head>')
+    assert script_risks('<body><script src="/static/js/desk.js"></script></body>')
 
 
 def test_markdown_is_rendered_and_sanitised():

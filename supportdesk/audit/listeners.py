@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, attributes
 from supportdesk.audit.context import current_context
 from supportdesk.audit.models import AuditLog
 from supportdesk.db import copy_field, utcnow
+from supportdesk.macros.models import Macro, MacroTag
 from supportdesk.tags.models import Tag
 from supportdesk.tickets.models import Comment, Ticket
 from supportdesk.users.models import User
@@ -36,6 +37,8 @@ AUDITED: dict[type, tuple[str, frozenset[str]]] = {
     Ticket: ("ticket", frozenset({"updated_at", "version", "updated_by_id", "first_reply_at"})),
     Comment: ("comment", frozenset({"updated_at"})),
     Tag: ("tag", frozenset()),
+    Macro: ("macro", frozenset({"updated_at", "version", "updated_by_id"})),
+    MacroTag: ("macro_tag", frozenset()),
     # Login bookkeeping is recorded by the user.login / user.login_failed events instead.
     User: (
         "user",
@@ -45,7 +48,9 @@ AUDITED: dict[type, tuple[str, frozenset[str]]] = {
     ),  # fmt: skip
 }
 SECRET_FIELDS = {"password_hash": "password"}  # nosec B105 - a column label, not a secret
-AUDITED_TABLES = frozenset({"tickets", "comments", "tags", "ticket_tags", "users"})
+AUDITED_TABLES = frozenset(
+    {"tickets", "comments", "tags", "ticket_tags", "users", "macros", "macro_tags"}
+)
 AUDIT_TABLES = frozenset({"audit_logs", "audit_seals"})
 
 _permit: ContextVar[int] = ContextVar("supportdesk_audit_permit", default=0)

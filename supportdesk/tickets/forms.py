@@ -29,6 +29,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import HiddenInput
 
+from supportdesk.db import parse_id
 from supportdesk.tickets.models import TicketPriority, TicketStatus
 
 
@@ -95,12 +96,21 @@ class QuickUpdateForm(FlaskForm):
 class CommentForm(FlaskForm):
     """A public reply or an internal note."""
 
+    # Optional here: with a macro chosen an empty box sends the macro's own text; without
+    # one the service refuses an empty reply with its own message.
     body = TextAreaField(
-        "Reply", description=MARKDOWN_HINT, validators=[DataRequired(), Length(max=100_000)]
+        "Reply", description=MARKDOWN_HINT, validators=[Optional(), Length(max=100_000)]
     )
     is_internal = BooleanField("Internal note (staff only)")
     attachments = MultipleFileField("Attachments")
     form_token = HiddenField()
+    macro = SelectField("Macro or canned reply", validate_choice=False)
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
+
+    def validate_macro(self, field: SelectField) -> None:
+        """Refuse a malformed id (a deleted macro is explained by the view)."""
+        if field.data not in (None, "", "None") and parse_id(field.data) is None:
+            raise ValidationError("Choose a macro from the list.")
 
 
 _ASSIGNEE = re.compile(r"^(me|none|\d{1,9})$")

@@ -361,14 +361,17 @@ class Option(NamedTuple):
 
 @dataclass
 class FilterOptions:
-    """Choices for the filter bar and the ticket form."""
+    """Choices for the filter bar, the bulk bar and the ticket form."""
 
     tags: list[Option]
     staff: list[Option]
+    macros: list[Option]
 
 
 def filter_options() -> FilterOptions:
-    """Return all tags and active staff in one statement (a UNION ALL of both lists)."""
+    """Return all tags, active staff and macros in one statement (a UNION ALL)."""
+    from supportdesk.macros.models import Macro
+
     tags_part = sa.select(
         sa.literal("tag").label("kind"), Tag.id, Tag.name.label("label"), Tag.colour
     )
@@ -376,12 +379,16 @@ def filter_options() -> FilterOptions:
         sa.literal("user").label("kind"), User.id, User.full_name.label("label"),
         sa.null().label("colour"),
     ).where(User.is_active.is_(True))  # fmt: skip
-    options: dict[str, list[Option]] = {"tag": [], "user": []}
-    for row in db.session.execute(sa.union_all(tags_part, staff_part)):
+    macro_part = sa.select(
+        sa.literal("macro").label("kind"), Macro.id, Macro.name.label("label"),
+        sa.null().label("colour"),
+    )  # fmt: skip
+    options: dict[str, list[Option]] = {"tag": [], "user": [], "macro": []}
+    for row in db.session.execute(sa.union_all(tags_part, staff_part, macro_part)):
         options[row.kind].append(Option(row.id, row.label, row.colour))
     for values in options.values():
         values.sort(key=lambda o: o.label.lower())
-    return FilterOptions(tags=options["tag"], staff=options["user"])
+    return FilterOptions(tags=options["tag"], staff=options["user"], macros=options["macro"])
 
 
 def _by_number(number: int, include_deleted: bool) -> list[sa.ColumnElement[bool]]:

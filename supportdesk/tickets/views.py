@@ -27,6 +27,7 @@ from supportdesk.auth.policy import admin_required
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import parse_id, unit_of_work, utcnow
 from supportdesk.errors import DomainError
+from supportdesk.macros import service as macros
 from supportdesk.tickets import export, followers, queries, queue, search, service
 from supportdesk.tickets import merge as merge_module
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, bulk_update
@@ -51,7 +52,10 @@ BULK_ACTIONS = [
     (BulkAction.ADD_TAG.value, "Add tag"),
     (BulkAction.REMOVE_TAG.value, "Remove tag"),
     (BulkAction.DELETE.value, "Delete"),
+    ("macro", "Apply macro"),
 ]
+BULK_VALUE = {"status": "status", "assign": "person", "add_tag": "tag", "remove_tag": "tag",
+              "macro": "macro"}  # fmt: skip
 SAVED_VIEWS: list[tuple[str, dict[str, Any]]] = [
     ("My open tickets", {"assignee": "me", "status": ACTIVE}),
     ("Unassigned", {"assignee": "none", "status": ACTIVE}),
@@ -342,6 +346,9 @@ def _render_detail(
 ) -> Any:
     if not comment_form.form_token.data:
         comment_form.form_token.data = service.new_form_token()
+    if comment_form.version.data is None:
+        comment_form.version.data = ticket.version
+    picker = macros.picker_options(ticket, current_user) if not ticket.is_closed else []
     options = queries.filter_options()
     quick = QuickUpdateForm(
         formdata=None,
@@ -361,7 +368,7 @@ def _render_detail(
     timeline.sort(key=lambda item: (item[2], item[0] == "event"))
     return render_template(
         "tickets/detail.html", ticket=ticket, comment_form=comment_form, quick=quick,
-        timeline=timeline,
+        timeline=timeline, picker=picker,
         following=followers.is_following(ticket.id, current_user.id)
         if following is None else following,
     ), code  # fmt: skip
@@ -506,36 +513,101 @@ def _describe(field: str, value: str, labels: dict[Any, str], tag_labels: dict[A
 
 @bp.post("/<int:number>/comments")
 def comment(number: int) -> ResponseReturnValue:
-    """Add a public reply or internal note, with attachments; redirect (303) to it."""
+    """Add a public reply or internal note, with attachments; redirect (303) to it.
+
+    With a macro chosen, its changes are applied in the same transaction and an empty
+    box sends its text. ``insert`` (the no-JavaScript path) only fills the box with the
+    macro's text and shows the page again; nothing is saved.
+    """
     ticket = _load(number, queries.ticket_for_edit)
     form = CommentForm()
-    if form.validate():
-        pending = _accept_uploads(form.attachments)
-        if pending is not None:
-            try:
-                with unit_of_work():
-                    claimed = service.claim_form_token(form.form_token.data, kind="comment")
-                    if claimed is not None and claimed.ticket_id is not None:
-                        attachments.discard(pending)
-                        return _redirect_to_ticket(claimed.ticket_id, f"c{claimed.comment_id}")
-                    author = current_user._get_current_object()
-                    new = service.add_comment(
-                        ticket, author=author, body=form.body.data or "",
-                        is_internal=bool(form.is_internal.data),
-                    )  # fmt: skip
-                    attachments.attach_files(
-                        pending, ticket_id=ticket.id, comment_id=new.id, uploader=author
-                    )
-                    service.record_form_result(
-                        form.form_token.data, ticket_id=ticket.id, comment_id=new.id
-                    )
-            except DomainError as exc:
+    macro = None
+    if form.validate() and form.macro.data not in (None, "", "None"):
+        macro = macros.load_for_apply(parse_id(form.macro.data) or 0)
+        if macro is None:
+            form.macro.errors = [*form.macro.errors, "That macro no longer exists; pick another."]
+    if form.macro.errors or form.errors:
+        return _render_detail(_load(number), form, 422)
+    actor = current_user._get_current_object()
+    if "insert" in request.form:
+        return _insert_macro(number, form, macro, actor)
+    pending = _accept_uploads(form.attachments)
+    if pending is None:
+        return _render_detail(_load(number), form, 422)
+    try:
+        with unit_of_work():
+            claimed = service.claim_form_token(form.form_token.data, kind="comment")
+            if claimed is not None and claimed.ticket_id is not None:
                 attachments.discard(pending)
-                form.body.errors = [*form.body.errors, str(exc)]
-            else:
-                flash("Internal note added." if new.is_internal else "Reply added.", "success")
-                return redirect(url_for(".detail", number=number, _anchor=f"c{new.id}"), code=303)
-    return _render_detail(_load(number), form, 422)
+                return _redirect_to_ticket(claimed.ticket_id, f"c{claimed.comment_id}")
+            new, changed = _add_reply(ticket, form, macro, actor)
+            if new is not None:
+                attachments.attach_files(
+                    pending, ticket_id=ticket.id, comment_id=new.id, uploader=actor
+                )
+            elif pending:
+                raise service.InvalidTicketError("Attachments need a reply to go with.")
+            service.record_form_result(
+                form.form_token.data, ticket_id=ticket.id, comment_id=new.id if new else None
+            )
+    except (service.StaleTicketError, StaleDataError):
+        attachments.discard(pending)
+        form.macro.errors = [*form.macro.errors, (
+            f"SD-{number} was changed by someone else since you opened it, so the macro was "
+            "not applied and nothing was saved. Check the ticket below, then add again."
+        )]  # fmt: skip
+        ticket = _load(number)
+        form.version.data, form.version.raw_data = ticket.version, None
+        return _render_detail(ticket, form, 409)
+    except DomainError as exc:
+        attachments.discard(pending)
+        form.body.errors = [*form.body.errors, str(exc)]
+        return _render_detail(_load(number), form, 422)
+    flash(_reply_message(new, macro, changed), "success")
+    anchor = f"c{new.id}" if new is not None else None
+    return redirect(url_for(".detail", number=number, _anchor=anchor), code=303)
+
+
+def _add_reply(ticket: Ticket, form: CommentForm, macro: Any, actor: Any) -> tuple[Any, set[str]]:
+    if macro is None:
+        new = service.add_comment(ticket, author=actor, body=form.body.data or "",
+                                  is_internal=bool(form.is_internal.data))  # fmt: skip
+        return new, set()
+    applied = macros.apply_macro(
+        ticket, macro, actor=actor, body=(form.body.data or "").strip() or None,
+        is_internal=bool(form.is_internal.data), expected_version=form.version.data,
+    )  # fmt: skip
+    return applied.comment, applied.changed
+
+
+def _reply_message(new: Any, macro: Any, changed: set[str]) -> str:
+    parts = []
+    if new is not None:
+        parts.append("internal note added" if new.is_internal else "reply added")
+    if changed:
+        parts.append(f"changed {', '.join(sorted(changed))}")
+    if macro is None:
+        return parts[0].capitalize() + "."
+    return f"Applied “{macro.name}”: " + ("; ".join(parts) or "nothing needed changing") + "."
+
+
+def _insert_macro(number: int, form: CommentForm, macro: Any, actor: Any) -> ResponseReturnValue:
+    """Fill the reply box with the macro's text (kept after what was typed); save nothing."""
+    ticket = _load(number)
+    if macro is None:
+        form.macro.errors = [*form.macro.errors, "Choose a macro to insert."]
+        return _render_detail(ticket, form, 422)
+    try:
+        text = macros.render_body(macro, ticket, actor)
+    except DomainError as exc:
+        form.macro.errors = [*form.macro.errors, str(exc)]
+        return _render_detail(ticket, form, 422)
+    typed = (form.body.data or "").rstrip()
+    form.body.data = f"{typed}\n\n{text}" if typed and text else (typed or text)
+    form.is_internal.data = bool(form.is_internal.data or macro.is_internal)
+    if form.version.data is None:
+        form.version.data = ticket.version
+    return _render_detail(ticket, form)
 
 
 @bp.post("/take-next")
@@ -583,12 +655,23 @@ def bulk() -> ResponseReturnValue:
     else:
         ids = [int(v) for v in request.form.getlist("ids") if _is_id(v)]
         versions = {i: int(v) for i in ids if _is_id(v := request.form.get(f"v{i}", ""))}
+    action = request.form.get("action", "")
+    # The list sends one select per kind of value (a tag id must never be read as a
+    # person's id); scripts may send a plain "value".
+    value = request.form.get("value") or request.form.get(f"value_{BULK_VALUE.get(action)}", "")
+    actor = current_user._get_current_object()
     try:
         with unit_of_work():
-            result = bulk_update(
-                ids, action=request.form.get("action", ""), value=request.form.get("value", ""),
-                actor=current_user._get_current_object(), versions=versions, loaded_at=loaded_at,
-            )  # fmt: skip
+            if action == "macro":
+                macro = macros.load_for_apply(parse_id(value) or 0)
+                if macro is None:
+                    raise macros.InvalidMacroError("Choose an existing macro.")
+                result = macros.apply_bulk(
+                    ids, macro, actor=actor, versions=versions, loaded_at=loaded_at
+                )
+            else:
+                result = bulk_update(ids, action=action, value=value, actor=actor,
+                                     versions=versions, loaded_at=loaded_at)  # fmt: skip
     except DomainError as exc:
         flash(str(exc), "error")
     else:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from supportdesk.extensions import db
 from supportdesk.models import Attachment
 from tests.conftest import PASSWORD
-from tests.factories import TagFactory, TicketFactory, UserFactory
+from tests.factories import MacroFactory, TagFactory, TicketFactory, UserFactory
 
 PUBLIC, STAFF, ADMIN = "public", "staff", "admin"
 # (endpoint, method) -> who may use it
@@ -37,6 +37,12 @@ MATRIX = {
     ("tickets.restore", "POST"): ADMIN,
     ("tickets.trash", "GET"): ADMIN,
     ("tags.index", "GET"): STAFF,
+    ("macros.index", "GET"): STAFF,
+    ("macros.create", "GET"): ADMIN,
+    ("macros.create", "POST"): ADMIN,
+    ("macros.edit", "GET"): ADMIN,
+    ("macros.edit", "POST"): ADMIN,
+    ("macros.delete", "POST"): ADMIN,
     ("tags.create", "GET"): ADMIN,
     ("tags.create", "POST"): ADMIN,
     ("tags.edit", "GET"): ADMIN,
@@ -73,8 +79,9 @@ def test_every_route_answers_as_the_matrix_says(app, role):
                               content_type="text/plain", size=1, sha256="0" * 64))  # fmt: skip
     db.session.flush()
     attachment = db.session.scalars(sa.select(Attachment)).one()
+    macro = MacroFactory()
     values = {"number": ticket.number, "tag_id": tag.id, "attachment_id": attachment.id,
-              "user_id": ticket.creator_id}  # fmt: skip
+              "user_id": ticket.creator_id, "macro_id": macro.id}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")

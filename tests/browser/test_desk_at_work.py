@@ -34,7 +34,7 @@ def test_bulk_assign_from_the_list(new_page, login, live_server):
     boxes.nth(2).focus()
     page.keyboard.press("Space")  # keyboard reachable
     page.select_option("#bulk-action", "assign")
-    page.select_option("#bulk-value", "me")
+    page.select_option("#bulk-value-person", "me")
     page.click("#bulk-form button:has-text('Apply')")
     assert "2 tickets updated." in page.locator(".flashes").inner_text()
     assert f"q={word}" in page.url

@@ -8,7 +8,7 @@ from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import Comment, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import service
-from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
+from tests.factories import CommentFactory, MacroFactory, TagFactory, TicketFactory, UserFactory
 
 
 def _numbers(response):
@@ -222,19 +222,22 @@ def test_saved_views_are_filter_links(agent_client, agent, now):
         assert f">{label}</a>" in page.text
 
 
-def test_ticket_page_shows_everything_within_seven_statements(agent_client):
+def test_ticket_page_shows_everything_within_eight_statements(agent_client):
     tags = TagFactory.create_batch(10)
     ticket = TicketFactory(tags=tags, assignee=UserFactory(full_name="Cleo Assigned"))
     authors = UserFactory.create_batch(4)
     for i in range(200):
         CommentFactory(ticket=ticket, author=authors[i % 4], is_internal=i % 5 == 0,
                        body=f"comment body {i}")  # fmt: skip
+    MacroFactory.create_batch(12, set_status=TicketStatus.RESOLVED)
     response = agent_client.get(f"/tickets/{ticket.number}")
     assert response.status_code == 200
     # user; "seen" for followers (one UPDATE, which also says whether I follow it); ticket
-    # with people and tags; comments with authors; attachments; staff and tag choices; the
-    # ticket's history (the audit timeline): 5 + 1 for the timeline + 1 for followers.
-    assert response.headers["X-DB-Query-Count"] == "7"
+    # with people and tags; comments with authors; attachments; staff, tag and macro
+    # choices; the ticket's history (the audit timeline); the macros the reply box offers
+    # with their texts: 5 + 1 timeline + 1 followers + 1 macros (however many there are).
+    assert response.headers["X-DB-Query-Count"] == "8"
+    assert response.text.count("(also changes the ticket)</option>") == 12
     text = response.text
     assert text.count('class="comment internal"') == 40
     assert text.count('class="comment"') == 160

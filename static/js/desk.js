@@ -1,0 +1,200 @@
+/* supportdesk: keyboard shortcuts and the macro picker's type-to-filter.
+ *
+ * Plain JavaScript, no build step, no dependencies; loaded with `defer` from base.html.
+ * Every page works without it: shortcuts are only shortcuts, and the macro picker is a
+ * plain <select> with an "Insert its text" button that the server answers.
+ */
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  function typing(el) {
+    if (!el) return false;
+    const tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+
+  /* ---- Ticket list: j/k/o/Enter/x/a ---------------------------------------------- */
+
+  const rows = Array.from(document.querySelectorAll("table.tickets tbody tr"));
+  let current = -1;
+
+  function move(to) {
+    if (!rows.length) return;
+    if (current >= 0) rows[current].classList.remove("kb-current");
+    current = Math.max(0, Math.min(rows.length - 1, to));
+    const row = rows[current];
+    row.classList.add("kb-current");
+    const link = row.querySelector("td.num a");
+    if (link) link.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function currentLink() {
+    return current >= 0 ? rows[current].querySelector("td.num a") : null;
+  }
+
+  function toggleSelected() {
+    if (current < 0) return;
+    const box = rows[current].querySelector('input[type="checkbox"][name="ids"]');
+    if (box) box.checked = !box.checked;
+  }
+
+  function assignToMe() {
+    const form = document.getElementById("bulk-form");
+    if (!form) return;
+    let chosen = form.querySelectorAll('input[name="ids"]:checked');
+    if (!chosen.length && current >= 0) {
+      const box = rows[current].querySelector('input[name="ids"]');
+      if (box) box.checked = true;
+      chosen = form.querySelectorAll('input[name="ids"]:checked');
+    }
+    if (!chosen.length) return;
+    const all = document.getElementById("select-all-matching");
+    if (all) all.checked = false;
+    document.getElementById("bulk-action").value = "assign";
+    document.getElementById("bulk-value-person").value = "me";
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+  }
+
+  /* ---- Ticket page: r/n/s ---------------------------------------------------------- */
+
+  function reply(internal) {
+    const body = document.getElementById("body");
+    const box = document.getElementById("is_internal");
+    if (!body) return;
+    if (box) box.checked = internal;
+    body.focus();
+    body.scrollIntoView({ block: "center" });
+  }
+
+  function focusStatus() {
+    const select = document.querySelector("#quick-update select[name=status]");
+    if (select) select.focus();
+  }
+
+  /* ---- Help overlay --------------------------------------------------------------- */
+
+  function help() {
+    const dialog = document.getElementById("shortcuts");
+    if (dialog && !dialog.open && dialog.showModal) dialog.showModal();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event.target)) {
+      if (event.key === "Escape" && event.target.blur) event.target.blur();
+      return;
+    }
+    const dialog = document.getElementById("shortcuts");
+    if (dialog && dialog.open) return; // the dialog handles Esc itself
+    const onList = rows.length > 0;
+    const handlers = {
+      "?": help,
+      "/": function () {
+        const q = document.getElementById("q");
+        if (q) { q.focus(); q.select(); }
+      },
+    };
+    if (onList) {
+      handlers.j = function () { move(current + 1); };
+      handlers.k = function () { move(current < 0 ? 0 : current - 1); };
+      handlers.o = function () { const a = currentLink(); if (a) a.click(); };
+      handlers.x = toggleSelected;
+      handlers.a = assignToMe;
+    }
+    if (document.getElementById("comment-form") || document.getElementById("quick-update")) {
+      handlers.r = function () { reply(false); };
+      handlers.n = function () { reply(true); };
+      handlers.s = focusStatus;
+    }
+    if (event.key === "Enter" && onList && current >= 0 && document.activeElement === document.body) {
+      event.preventDefault();
+      const a = currentLink();
+      if (a) a.click();
+      return;
+    }
+    const handler = handlers[event.key];
+    if (handler) {
+      event.preventDefault();
+      handler();
+    }
+  });
+
+  /* ---- Macro picker: type to filter, choosing inserts the text ---------------------- */
+
+  document.querySelectorAll("[data-macro-picker]").forEach(function (picker) {
+    const select = picker.querySelector("select");
+    const body = document.getElementById("body");
+    const internal = document.getElementById("is_internal");
+    if (!select || !body) return;
+    const filter = document.createElement("input");
+    filter.type = "search";
+    filter.id = "macro-filter";
+    filter.placeholder = "Type to filter macros…";
+    filter.setAttribute("aria-label", "Filter macros");
+    filter.setAttribute("aria-controls", select.id);
+    filter.autocomplete = "off";
+    select.parentNode.insertBefore(filter, select);
+    let inserted = "";
+
+    function visible() {
+      return Array.from(select.options).filter(function (o) { return o.value && !o.hidden; });
+    }
+
+    filter.addEventListener("input", function () {
+      const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+      Array.from(select.options).forEach(function (option) {
+        if (!option.value) return;
+        const name = option.textContent.toLowerCase();
+        option.hidden = !words.every(function (w) { return name.includes(w); });
+      });
+      select.size = filter.value ? Math.min(8, Math.max(2, visible().length + 1)) : 0;
+    });
+
+    filter.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault(); // never submit the reply from the filter box
+        const first = visible()[0];
+        if (first) { select.value = first.value; choose(); }
+      } else if (event.key === "ArrowDown") {
+        event.preventDefault();
+        select.focus();
+      }
+    });
+
+    function choose() {
+      const option = select.options[select.selectedIndex];
+      select.size = 0;
+      if (!option || !option.value) return;
+      const text = option.dataset.body;
+      if (text) {
+        let value = body.value;
+        if (inserted && value.endsWith(inserted)) value = value.slice(0, value.length - inserted.length);
+        value = value.replace(/\s+$/, "");
+        body.value = value ? value + "\n\n" + text : text;
+        inserted = text;
+      }
+      if (internal && option.dataset.internal) internal.checked = true;
+      body.focus();
+    }
+
+    select.addEventListener("change", choose);
+  });
+})();
+
+/* The bulk bar shows only the value select that belongs to the chosen action. */
+(function () {
+  "use strict";
+  const action = document.getElementById("bulk-action");
+  if (!action) return;
+  function sync() {
+    document.querySelectorAll(".bulk-value").forEach(function (span) {
+      span.hidden = !span.dataset.for.split(" ").includes(action.value);
+    });
+  }
+  action.addEventListener("change", sync);
+  sync();
+})();

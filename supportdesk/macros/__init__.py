@@ -1,0 +1,1 @@
+"""Canned replies and macros: a reply text with placeholders, plus ticket actions."""
