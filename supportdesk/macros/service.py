@@ -271,6 +271,7 @@ def load_for_apply(macro_id: int) -> Macro | None:
             selectinload(Macro.tag_actions).joinedload(MacroTag.tag),
             selectinload(Macro.assign_user),
         )
+        .execution_options(populate_existing=True)
     )
     return db.session.scalars(stmt).one_or_none()
 
@@ -301,7 +302,8 @@ def apply_bulk(
     versions = versions or {}
     result = BulkResult()
     rows = _lock_rows(ids)
-    result.skipped["missing"] += len(ids) - len(rows)
+    if len(rows) < len(ids):
+        result.skipped["missing"] += len(ids) - len(rows)
     reopens = macro.set_status is not None and macro.set_status != TicketStatus.CLOSED
     chosen = []
     for row in rows:

@@ -103,6 +103,9 @@ def _form_page(form: MacroForm, macro: Macro | None) -> ResponseReturnValue:
                         macro, _values(form), actor=actor, expected_version=form.version.data
                     )
                 name = saved.name
+        except service.StaleMacroError as exc:
+            form.form_errors.append(str(exc))
+            form.version.data, form.version.raw_data = macro.version if macro else None, None
         except service.InvalidMacroError as exc:
             target = getattr(form, exc.field) if exc.field else None
             if target is not None:
