@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supportdesk.extensions import db
-from supportdesk.models import AuditLog, Comment, Tag, Ticket, User
-from tests.factories import TagFactory, TicketFactory
+from supportdesk.models import AuditLog, Comment, Macro, Tag, Ticket, User
+from tests.factories import MacroFactory, TagFactory, TicketFactory
 from tests.test_xss import PAYLOADS
 
 FUZZ_EXAMPLES = 500
@@ -43,7 +43,7 @@ def _counts(models):
 
 def _check(client, method, url, data=None, query=None):
     # A refused login is audited on purpose (user.login_failed): leave the log out there.
-    models = (Ticket, Comment, Tag, User)
+    models = (Ticket, Comment, Tag, User, Macro)
     if url != "/login":
         models += (AuditLog,)
     before = _counts(models)
@@ -58,8 +58,9 @@ def _check(client, method, url, data=None, query=None):
 def target(app):
     tag = TagFactory()
     ticket = TicketFactory(tags=[tag])
+    macro = MacroFactory()
     db.session.flush()
-    return ticket.number, ticket.id, tag.id
+    return ticket.number, ticket.id, tag.id, macro.id
 
 
 @fuzz
@@ -85,10 +86,31 @@ def test_edit_and_quick_update_forms(agent_client, target, title, status, assign
 
 
 @fuzz
-@given(body=values, internal=values, token=values)
-def test_comment_form(agent_client, target, body, internal, token):
-    data = {"body": body, "is_internal": internal, "form_token": token}
+@given(body=values, internal=values, token=values, macro=values, version=values,
+       insert=st.sampled_from([None, "1"]))  # fmt: skip
+def test_comment_form(agent_client, target, body, internal, token, macro, version, insert):
+    data = {"body": body, "is_internal": internal, "form_token": token,
+            "macro": st_or(macro, str(target[3])), "version": version}  # fmt: skip
+    if insert:
+        data["insert"] = insert
     _check(agent_client, "POST", f"/tickets/{target[0]}/comments", data)
+
+
+def st_or(value, real):
+    """Half the examples use the real id, so the code past the lookup is fuzzed too."""
+    return real if len(value) % 2 else value
+
+
+@fuzz
+@given(name=values, body=values, status=values, priority=values, assign=values,
+       assign_user=values, add=st.lists(values, max_size=2), version=values)  # fmt: skip
+def test_macro_forms(admin_client, target, name, body, status, priority, assign, assign_user,
+                     add, version):  # fmt: skip
+    data = {"name": name, "body": body, "set_status": status, "set_priority": priority,
+            "assign": assign, "assign_user": assign_user, "add_tags": add,
+            "remove_tags": [str(target[2])], "version": version}  # fmt: skip
+    _check(admin_client, "POST", "/macros/new", data)
+    _check(admin_client, "POST", f"/macros/{target[3]}/edit", data)
 
 
 @fuzz
@@ -116,7 +138,8 @@ def test_list_filters(agent_client, q, status, assignee, tag, created_from, sort
        loaded_at=values)  # fmt: skip
 def test_bulk_form(agent_client, target, ids, action, value, everything, loaded_at):
     data = {"ids": [*ids, str(target[1])], "action": action, "value": value,
-            "select_all_matching": everything, "loaded_at": loaded_at}  # fmt: skip
+            "select_all_matching": everything, "loaded_at": loaded_at,
+            "value_macro": st_or(value, str(target[3]))}  # fmt: skip
     _check(agent_client, "POST", "/tickets/bulk", data)
 
 
