@@ -53,10 +53,10 @@ def test_create_find_comment_resolve_and_reopen(new_page, login, live_server):
     # Comment: a public reply and an internal note.
     rows.first.locator("td.title a").click()
     page.fill("#body", "We are sending a technician.")
-    page.click("#comment-form button[type=submit]")
+    page.click("#add-comment")
     page.fill("#body", "Customer is on the premium plan.")
     page.check("#is_internal")
-    page.click("#comment-form button[type=submit]")
+    page.click("#add-comment")
     assert page.locator(".comment").count() == 2
     assert page.locator(".comment.internal").count() == 1
     assert "premium plan" in page.locator(".comment.internal").inner_text()

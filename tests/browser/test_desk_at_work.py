@@ -48,7 +48,7 @@ def test_attach_a_file_to_a_comment_and_download_it(new_page, login, live_server
     shot.write_bytes(PNG)
     page.fill("#body", "Here is what I see.")
     page.set_input_files("#attachments", str(shot))
-    page.click("#comment-form button[type=submit]")
+    page.click("#add-comment")
     link = page.locator(".comment a:has-text('screen.png')")
     assert link.count() == 1
     response = page.request.get(live_server.url + link.get_attribute("href"))
