@@ -1,6 +1,8 @@
 """Gunicorn settings, read from SUPPORTDESK_* variables (see README, "Deployment")."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from supportdesk.config import PREFIX, ConfigError, int_setting, validate_environment
 
@@ -15,9 +17,31 @@ try:
     graceful_timeout = int_setting(1, 3600)(
         "GRACEFUL_TIMEOUT", os.environ.get(f"{PREFIX}GRACEFUL_TIMEOUT", "30")
     )
+    json_logs = os.environ.get(f"{PREFIX}LOG_FORMAT", "text") == "json"
 except ConfigError as exc:
     raise SystemExit(f"supportdesk: configuration error: {exc}") from None
 
 wsgi_app = "wsgi:app"
-accesslog = "-"
+# With JSON logs the app writes one line per request itself; gunicorn's would double it.
+accesslog = None if json_logs else "-"
 errorlog = "-"
+
+# Metrics: every worker writes its values to files here and GET /metrics adds them up
+# (prometheus-client's multiprocess mode). Set before any worker imports the app.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="supportdesk-metrics-")
+
+
+def on_starting(server):
+    """Start the figures from zero: an earlier run's files would be added to this one's."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """Drop a finished worker's live gauges (the pool figures) from the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

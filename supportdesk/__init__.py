@@ -63,9 +63,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from supportdesk import cli, errors, web
+    from supportdesk import cli, errors, observability, web
 
     web.init_app(app)
+    observability.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     return app

@@ -128,6 +128,8 @@ SETTINGS: dict[str, Setting] = {
     "QUERY_STATS": Setting(_bool, None),  # None: on outside production
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),
     "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),
+    "LOG_FORMAT": Setting(_choice("text", "json"), "text"),
+    "METRICS_TOKEN": Setting(_text, None),  # None: GET /metrics is 404
     "HTTPS": Setting(_bool, None),  # None: on in production
     "RATELIMIT_STORAGE_URL": Setting(_text, "memory://"),
     "LOGIN_RATE_LIMIT": Setting(_text, "20 per minute"),

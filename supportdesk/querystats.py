@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g, has_app_context
+from flask import current_app, g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -41,7 +41,11 @@ def reset() -> QueryStats:
 
 
 def install(engine: Engine, *, slow_ms: int) -> None:
-    """Listen to ``engine`` and record every statement's count and duration."""
+    """Listen to ``engine`` and record every statement's count and duration.
+
+    A statement over the app's ``SLOW_QUERY_MS`` (``slow_ms`` outside an app context) is
+    logged and counted.
+    """
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -66,6 +70,10 @@ def install(engine: Engine, *, slow_ms: int) -> None:
             stats = current()
             stats.count += 1
             stats.seconds += elapsed
-        if elapsed * 1000 >= slow_ms:
+        limit = current_app.config["SLOW_QUERY_MS"] if has_app_context() else slow_ms
+        if elapsed * 1000 >= limit:
+            from supportdesk.observability import SLOW_STATEMENTS
+
+            SLOW_STATEMENTS.inc()
             # The statement text only, never its parameters: they may hold personal data.
             log.warning("slow query %.1f ms: %s", elapsed * 1000, " ".join(statement.split())[:300])

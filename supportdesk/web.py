@@ -15,7 +15,9 @@ from supportdesk.extensions import login_manager
 from supportdesk.rendering import render_markdown
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.health", "health.database", "static"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"auth.login", "health.health", "health.database", "static", "metrics.metrics"}
+)
 # What a user whose password was reset may still reach before changing it.
 PASSWORD_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -68,8 +70,10 @@ def _end_request(exc: BaseException | None) -> None:
 
 
 def _require_login() -> Response | None:
-    if request.endpoint == "static" or (request.endpoint or "").startswith("health."):
-        return None  # no session lookup (and no query) for assets and health checks
+    if request.endpoint in ("static", "metrics.metrics") or (request.endpoint or "").startswith(
+        "health."
+    ):
+        return None  # no session lookup (and no query) for assets, health checks, metrics
     _expire_stale_session()
     if current_user.is_authenticated:
         update_actor(current_user.id, current_user.email)

@@ -205,9 +205,11 @@ def _updated(obj: Any) -> list[dict[str, Any]]:
 def write_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Append audit rows as multi-row INSERTs (one per 1,000 rows)."""
     from supportdesk.audit.integrity import row_hash
+    from supportdesk.observability import AUDIT_ROWS
 
     for row in rows:
         row["row_hash"] = row_hash(row)
+    AUDIT_ROWS.inc(len(rows))
     if len(rows) >= COPY_FROM and connection.dialect.name == "postgresql":
         _copy_rows(connection, rows)
     elif rows:
