@@ -11,6 +11,9 @@ try:
     validate_environment(os.environ)
     bind = os.environ.get(f"{PREFIX}BIND", "127.0.0.1:8000")
     workers = int_setting(1, 64)("WORKERS", os.environ.get(f"{PREFIX}WORKERS", "2"))
+    # Threads per worker (gthread above 1): each thread needs its own pooled connection,
+    # so keep SUPPORTDESK_DB_POOL_SIZE + SUPPORTDESK_DB_MAX_OVERFLOW >= threads.
+    threads = int_setting(1, 64)("THREADS", os.environ.get(f"{PREFIX}THREADS", "1"))
     # Pool checkouts time out after SUPPORTDESK_DB_POOL_TIMEOUT (3 s) and statements after
     # statement_timeout (30 s), so a request never needs gunicorn's timeout to end it.
     timeout = int_setting(5, 3600)("TIMEOUT", os.environ.get(f"{PREFIX}TIMEOUT", "60"))
@@ -38,6 +41,24 @@ def on_starting(server):
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
+
+
+def post_fork(server, worker):
+    """Give each worker its own connections.
+
+    With ``--preload`` the app, and so its engine, is created in the master before the
+    fork; a pooled connection inherited by two processes would interleave their traffic
+    on one socket. Dropping the inherited pool (without closing the master's sockets,
+    which ``close=False`` leaves to the master) makes the worker open fresh ones.
+    """
+    import sys
+
+    wsgi = sys.modules.get("wsgi")
+    if wsgi is not None:
+        from supportdesk.extensions import db
+
+        with wsgi.app.app_context():
+            db.engine.dispose(close=False)
 
 
 def child_exit(server, worker):

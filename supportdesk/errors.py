@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -95,13 +95,32 @@ def _database_unavailable(exc: Exception) -> tuple[str, int] | tuple[str, int, d
         type(exc).__name__,
         reason,
     )
-    body, code = render_error(
-        503,
-        title="The desk is busy",
-        message="The database did not answer in time. Nothing you sent was saved; "
-        "please try again in a few seconds.",
-    )
+    title, message = _explain(exc)
+    # Rendering would look the user up (Flask-Login's template context), which needs the
+    # database that just failed: the page is shown as to a visitor instead.
+    g._login_user = current_app.login_manager.anonymous_user()
+    body, code = render_error(503, title=title, message=message)
     return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+# PostgreSQL error codes that have their own explanation (the rest: "did not answer").
+_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout
+_QUERY_CANCELED = "57014"  # statement_timeout
+_DEADLOCK = "40P01"
+
+
+def _explain(exc: Exception) -> tuple[str, str]:
+    code = getattr(getattr(exc, "orig", None), "pgcode", None)
+    if code in (_LOCK_NOT_AVAILABLE, _DEADLOCK):
+        return ("Busy, try again", "Someone else is changing the same ticket (or tickets) right "
+                "now, and it took longer than usual. Nothing you sent was saved; try again in "
+                "a few seconds.")  # fmt: skip
+    if code == _QUERY_CANCELED:
+        return ("That took too long", "The database stopped this request because it ran "
+                "longer than allowed. Nothing you sent was saved. Try again; if it keeps "
+                "happening, narrow the filters or tell an admin the request id below.")  # fmt: skip
+    return ("The desk is busy", "The database did not answer in time. Nothing you sent was "
+            "saved; please try again in a few seconds.")  # fmt: skip
 
 
 def _internal_error(exc: InternalServerError) -> tuple[str, int]:

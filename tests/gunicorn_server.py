@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +33,22 @@ def get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) ->
         return exc.code, exc.read().decode()
 
 
+@dataclass
+class Server:
+    """A running gunicorn: its base URL and its master's process id."""
+
+    url: str
+    pid: int
+
+    def workers(self) -> list[int]:
+        """Return the worker processes' ids (the master's children)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [int(child) for child in children]
+
+
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path) -> Iterator[str]:
-    """Start gunicorn with ``env`` (SUPPORTDESK_* settings); yield its base URL."""
+def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path) -> Iterator[Server]:
+    """Start gunicorn with ``env`` (SUPPORTDESK_* settings); stop it afterwards."""
     port = free_port()
     full = dict(os.environ, SUPPORTDESK_BIND=f"127.0.0.1:{port}",
                 SUPPORTDESK_WORKERS=str(workers), **env)  # fmt: skip
@@ -55,7 +69,7 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path) -> Iterator[st
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.2)
-            yield url
+            yield Server(url, process.pid)
         finally:
             process.terminate()
             try:

@@ -21,6 +21,7 @@ class Response:
     status: int
     text: str
     location: str | None
+    headers: dict[str, str] | None = None
 
 
 class Browserless:
@@ -39,9 +40,11 @@ class Browserless:
         request = urllib.request.Request(self.base_url + path, data=body)  # noqa: S310  (loopback)
         try:
             with self.opener.open(request, timeout=30) as response:
-                return Response(response.status, response.read().decode(), None)
+                return Response(response.status, response.read().decode(), None,
+                                dict(response.headers))  # fmt: skip
         except urllib.error.HTTPError as error:  # 3xx (redirects are not followed), 4xx, 5xx
-            return Response(error.code, error.read().decode(), error.headers.get("Location"))
+            return Response(error.code, error.read().decode(), error.headers.get("Location"),
+                            dict(error.headers))  # fmt: skip
 
     def login(self, email: str, password: str) -> None:
         page = self.request("/login")

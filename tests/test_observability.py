@@ -128,7 +128,8 @@ def test_several_gunicorn_workers_report_one_total(tmp_path):
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, check=True,
                    env={**os.environ, **env}, capture_output=True)  # fmt: skip
     assert (tmp_path / "prom").is_dir()  # made by the CLI run, not left to fail
-    with gunicorn(env, workers=2, log=tmp_path / "gunicorn.log") as url:
+    with gunicorn(env, workers=2, log=tmp_path / "gunicorn.log") as server:
+        url = server.url
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(lambda _: get(url + "/health")[0], range(200)))
         assert codes == [200] * 200
