@@ -1,8 +1,11 @@
 """Alembic environment, driven by Flask-Migrate (``flask db …``)."""
 
 import logging
+import os
+import time
 from logging.config import fileConfig
 
+import sqlalchemy as sa
 from alembic import context
 from flask import current_app
 
@@ -16,6 +19,14 @@ if config.config_file_name is not None:
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db
+
+# PostgreSQL: how long one DDL statement may wait for a lock before giving up, and how
+# often a revision that gave up is tried again. A migration that queues behind a long
+# transaction would make every request behind it queue too; giving up after 2 s and
+# retrying later keeps the desk answering while the upgrade waits for a quiet moment.
+LOCK_TIMEOUT_MS = int(os.environ.get("SUPPORTDESK_MIGRATION_LOCK_TIMEOUT_MS", "2000"))
+RETRIES = int(os.environ.get("SUPPORTDESK_MIGRATION_RETRIES", "10"))
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def get_engine():
@@ -64,14 +75,31 @@ def run_migrations_online():
         else:
             # The app's statement_timeout (SUPPORTDESK_DB_STATEMENT_TIMEOUT_MS) guards web
             # requests; a batched backfill or a concurrent index build may rightly run for
-            # minutes. (Session-level, so it holds across autocommit blocks too.)
+            # minutes. lock_timeout is short instead (above). Both are session-level, so
+            # they hold across autocommit blocks too.
             connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.exec_driver_sql(f"SET lock_timeout = {LOCK_TIMEOUT_MS:d}")
             connection.commit()
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
-        # Data steps of migrations are schema work, not staff actions: they may touch audited
-        # tables without audit rows (supportdesk.audit.listeners guards everything else).
-        with context.begin_transaction(), audited_bulk():
-            context.run_migrations()
+        for attempt in range(RETRIES + 1):
+            try:
+                # Data steps of migrations are schema work, not staff actions: they may
+                # touch audited tables without audit rows (the audit guard allows it here).
+                with context.begin_transaction(), audited_bulk():
+                    context.run_migrations()
+                return
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "pgcode", None) != LOCK_NOT_AVAILABLE or attempt == RETRIES:
+                    raise
+                # One transaction per revision: the revisions before this one are applied,
+                # this one was rolled back whole. Wait, then go on from where it stopped.
+                connection.rollback()
+                pause = min(2**attempt, 30)
+                logger.warning(
+                    "A table is busy (lock wait over %d ms); attempt %d of %d failed, "
+                    "trying again in %d s.", LOCK_TIMEOUT_MS, attempt + 1, RETRIES + 1, pause,
+                )  # fmt: skip
+                time.sleep(pause)
 
 
 if context.is_offline_mode():

@@ -1,3 +1,4 @@
+import threading
 import warnings
 
 import flask_migrate
@@ -107,3 +108,42 @@ def test_migrations_fill_search_and_first_replies_for_existing_tickets(fresh_app
             found = db.session.scalars(sa.select(Ticket.id).where(search.parse(text).condition()))
             assert set(found) == expected, text
         db.session.remove()
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.parametrize("released_after", [1.5, None])
+def test_a_busy_table_makes_a_migration_wait_politely(fresh_app, monkeypatch, capsys,
+                                                       released_after):  # fmt: skip
+    # The macros revision adds foreign keys to tags, which needs a lock that a writing
+    # transaction on tags holds. With a 200 ms lock_timeout the revision gives up, is
+    # rolled back whole, and is tried again after a pause: it lands once the writer is
+    # gone, and fails cleanly (schema unchanged) when the writer never goes.
+    monkeypatch.setenv("SUPPORTDESK_MIGRATION_LOCK_TIMEOUT_MS", "200")
+    monkeypatch.setenv("SUPPORTDESK_MIGRATION_RETRIES", "3" if released_after else "1")
+    with fresh_app.app_context():
+        flask_migrate.upgrade()
+        flask_migrate.downgrade(revision="b8c9d0e1f2a3")
+        blocker = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool).connect()
+        blocker.exec_driver_sql("LOCK TABLE tags IN ROW EXCLUSIVE MODE")
+        if released_after:
+            threading.Timer(released_after, blocker.rollback).start()
+        try:
+            # alembic.ini's logging config (re-read by env.py) writes to stderr.
+            if released_after:
+                flask_migrate.upgrade()
+            else:
+                with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                    flask_migrate.upgrade()
+        finally:
+            blocker.rollback()
+            blocker.close()
+        retries = [m for m in capsys.readouterr().err.splitlines() if "A table is busy" in m]
+        tables = set(sa.inspect(db.engine).get_table_names())
+        db.session.remove()
+    assert len(retries) >= 1
+    if released_after:
+        assert "macros" in tables
+    else:
+        assert len(retries) == 1  # one retry, then the error
+        assert "macros" not in tables
+        assert "ticket_followers" in tables  # the revisions before it stay applied
