@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(check_deploy_command)
     app.cli.add_command(tickets_cli.group)
     app.cli.add_command(tickets_cli.export_group)
+    app.cli.add_command(tickets_cli.backfill_group)
     app.cli.add_command(audit_cli.group)
 
 

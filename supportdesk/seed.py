@@ -27,7 +27,7 @@ from supportdesk.db import copy_field
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
-from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus, sla_hours
 from supportdesk.tickets.numbering import reserve_ticket_numbers
 from supportdesk.users.models import User, UserRole
 
@@ -196,6 +196,7 @@ class _Plan:
         self.tag_cum = list(itertools.accumulate(1 / (i + 1) ** 0.7 for i in range(len(tag_ids))))
         self.priorities = list(PRIORITY_WEIGHTS)
         self.priority_cum = list(itertools.accumulate(PRIORITY_WEIGHTS.values()))
+        self.sla = {p: dt.timedelta(hours=h) for p, h in sla_hours().items()}  # due_at
 
     def batch(
         self, ids: list[int], numbers: list[int]
@@ -237,7 +238,8 @@ class _Plan:
             creator = rng.choice(staff_ids)
             tickets.append(
                 (ticket_id, number, title, description, status.value, priority.rank, creator,
-                 assignee, resolved, first_reply, None, 1, created, last)
+                 assignee, resolved, first_reply, None, 1, created, last,
+                 created + self.sla[priority])
             )  # fmt: skip
             k = min(len(self.tag_ids), max(0, round(rng.gauss(2, 1))))
             chosen: set[int] = set()
@@ -319,6 +321,7 @@ TICKET_COLUMNS = (
     "version",
     "created_at",
     "updated_at",
+    "due_at",
 )
 COMMENT_COLUMNS = ("ticket_id", "author_id", "body", "is_internal", "created_at", "updated_at")
 LINK_COLUMNS = ("ticket_id", "tag_id", "created_at")

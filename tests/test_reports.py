@@ -10,6 +10,7 @@ from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.reports import charts
 from supportdesk.reports.queries import ReportScope, WeeklyRank, build_report, weekly_ranks
+from supportdesk.tickets import service
 from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
 from tests.html_safety import script_risks
 
@@ -146,11 +147,19 @@ def test_is_overdue_is_the_same_rule_in_python_and_in_sql(app):
     db.session.flush()
     in_sql = set(db.session.scalars(sa.select(Ticket.id).where(Ticket.is_overdue)))
     assert in_sql == {t.id for t, expected in cases.items() if expected}
-    # Configurable: a 2-hour urgent SLA makes the 3-hour-old urgent ticket overdue too.
+    # Configurable: the SLA hours stamp due_at at creation and at every priority change; a
+    # new setting applies to tickets created or re-prioritised from then on.
     app.config["SLA_HOURS"] = {**app.config["SLA_HOURS"], "urgent": 2}
     try:
-        assert next(t for t in cases if t.priority == P.URGENT and t.is_overdue is not None)
+        later = ticket(3, P.URGENT)
+        db.session.flush()
+        assert later.is_overdue is True  # 3 h old, due after 2 h
         assert len(set(db.session.scalars(sa.select(Ticket.id).where(Ticket.is_overdue)))) == 5
+        was_high = next(t for t in cases if t.priority == P.HIGH and not cases[t])
+        service.update_ticket(was_high, actor=was_high.creator, expected_version=None,
+                              changes={"priority": P.URGENT})  # fmt: skip
+        assert was_high.due_at == was_high.created_at + dt.timedelta(hours=2)
+        assert was_high.is_overdue is True  # 23 h old, now urgent with a 2 h SLA
     finally:
         app.config["SLA_HOURS"] = {**app.config["SLA_HOURS"], "urgent": 4}
 

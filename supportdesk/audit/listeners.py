@@ -34,7 +34,11 @@ from supportdesk.users.models import User
 
 # model -> (name used in actions, fields never recorded)
 AUDITED: dict[type, tuple[str, frozenset[str]]] = {
-    Ticket: ("ticket", frozenset({"updated_at", "version", "updated_by_id", "first_reply_at"})),
+    # due_at follows priority (and the SLA hours): the priority change is the record.
+    Ticket: (
+        "ticket",
+        frozenset({"updated_at", "version", "updated_by_id", "first_reply_at", "due_at"}),
+    ),
     Comment: ("comment", frozenset({"updated_at"})),
     Tag: ("tag", frozenset()),
     Macro: ("macro", frozenset({"updated_at", "version", "updated_by_id"})),

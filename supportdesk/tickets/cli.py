@@ -140,3 +140,34 @@ def _assignee(value: str) -> str:
     if user_id is None:
         raise click.BadParameter(f"no user {value!r}", param_hint="--assignee")
     return str(user_id)
+
+
+backfill_group = AppGroup("backfill", help="Fill new columns for existing rows, in batches.")
+
+
+@backfill_group.command("due-at")
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=5_000, show_default=True,
+              help="Tickets per committed batch.")  # fmt: skip
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def backfill_due_at_command(batch_size: int, quiet: bool) -> None:
+    """Stamp the SLA due time on tickets created before it existed.
+
+    Resumable and idempotent: each batch commits on its own and only empty values are
+    filled, so an interrupted run is simply started again. Run it between the revisions
+    e1f2a3b4c5d6 and f2a3b4c5d6e7 on a big desk (see README, "Upgrading").
+    """
+    from supportdesk.tickets import backfill
+
+    missing = backfill.missing_due_at()
+    if not missing:
+        click.echo("Every ticket has its due time; nothing to do.")
+        return
+    top = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(Ticket.id), 0))) or 0
+    with (
+        acting_as("cli:backfill"),
+        click.progressbar(
+            length=top + 1, label=f"Stamping {missing:,} tickets", file=sys.stderr, hidden=quiet
+        ) as bar,
+    ):
+        filled = backfill.backfill_due_at(batch_size=batch_size, progress=bar.update)
+    click.echo(f"Stamped the due time on {filled:,} tickets.")

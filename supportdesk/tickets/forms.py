@@ -46,6 +46,7 @@ SORT_CHOICES = choices(
         ("updated", "Updated"),
         ("priority", "Priority"),
         ("number", "Number"),
+        ("due", "Due (SLA)"),
         ("relevance", "Relevance (with a search)"),
     ]  # fmt: skip
 )

@@ -68,10 +68,13 @@ def sla_hours() -> dict[TicketPriority, int]:
     return {p: int(hours[p.value]) for p in TicketPriority}
 
 
-def sla_deadlines(now: dt.datetime | None = None) -> dict[TicketPriority, dt.datetime]:
-    """Return, per priority, the creation time before which an open ticket is overdue."""
-    now = now or utcnow()
-    return {p: now - dt.timedelta(hours=h) for p, h in sla_hours().items()}
+def due_at_for(priority: TicketPriority, created_at: dt.datetime) -> dt.datetime:
+    """Return when a ticket of ``priority`` created at ``created_at`` is due (its SLA).
+
+    Stamped on the ticket (``Ticket.due_at``) at creation and again when its priority
+    changes; a later change of ``SUPPORTDESK_SLA_HOURS`` applies from then on.
+    """
+    return created_at + dt.timedelta(hours=sla_hours()[TicketPriority(priority)])
 
 
 _PRIORITY_RANKS = {p: i for i, p in enumerate(TicketPriority, start=1)}
@@ -136,6 +139,7 @@ class Ticket(TimestampMixin, Base):
             where="deleted_at IS NULL AND resolved_at IS NOT NULL",
         ),  # fmt: skip
         _live_index("ix_tickets_live_status_assignee", "status", "assignee_id"),
+        _live_index("ix_tickets_live_due", "due_at", "id"),
         _live_index(
             "ix_tickets_live_first_reply",
             "created_at",
@@ -172,6 +176,8 @@ class Ticket(TimestampMixin, Base):
     # Set when this ticket was merged into another (it is closed then, and its page
     # redirects there).
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id"), index=True)
+    # When the ticket is due: created_at + its priority's SLA hours (see due_at_for).
+    due_at: Mapped[dt.datetime]
     version: Mapped[int] = mapped_column(sa.Integer)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")
@@ -211,26 +217,20 @@ class Ticket(TimestampMixin, Base):
 
     @hybrid_property
     def is_overdue(self) -> bool:
-        """Still open (not resolved or closed) for longer than its priority's SLA hours.
+        """Still open (not resolved or closed) after its due time.
 
-        The same rule in Python and in SQL: ``select(Ticket).where(Ticket.is_overdue)``
-        compares ``created_at`` with one bound per priority (computed here, so the query
-        stays index-friendly), ``ticket.is_overdue`` with the clock.
+        The same rule in Python (with the clock) and in SQL:
+        ``select(Ticket).where(Ticket.is_overdue)`` (served by the due-time index).
         """
-        if self.status in FINISHED_STATUSES or self.created_at is None:
+        if self.status in FINISHED_STATUSES or self.due_at is None:
             return False
-        return self.created_at < sla_deadlines()[self.priority]
+        return self.due_at < utcnow()
 
     @is_overdue.inplace.expression
     @classmethod
     def _is_overdue_expression(cls) -> sa.ColumnElement[bool]:
-        bounds = sla_deadlines()
-        return sa.and_(
-            cls.status.in_(OPEN_STATUSES),  # IN, not NOT IN: the status index can serve it
-            sa.or_(
-                *[sa.and_(cls.priority == p, cls.created_at < bounds[p]) for p in TicketPriority]
-            ),
-        )
+        # IN, not NOT IN: an index on status can serve it.
+        return sa.and_(cls.status.in_(OPEN_STATUSES), cls.due_at < utcnow())
 
     @property
     def is_closed(self) -> bool:
@@ -279,3 +279,12 @@ class TicketFollower(Base):
     )
     last_seen_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@sa.event.listens_for(Ticket, "before_insert")
+def _stamp_due_at(mapper: Any, connection: Any, ticket: Ticket) -> None:
+    """Give every new ticket its due time (the service sets it; this covers the rest)."""
+    if ticket.due_at is None:
+        if ticket.created_at is None:
+            ticket.created_at = utcnow()
+        ticket.due_at = due_at_for(ticket.priority or TicketPriority.MEDIUM, ticket.created_at)

@@ -38,6 +38,7 @@ SORT_KEYS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
     "updated": (Ticket.updated_at, Ticket.id),
     "priority": (Ticket.priority, Ticket.created_at, Ticket.id),
     "number": (Ticket.number,),
+    "due": (Ticket.due_at, Ticket.id),
 }
 # What each key value is, for reading it back from a cursor ("relevance" needs a search:
 # its first key is the search's rank, see _sort_columns).
@@ -46,6 +47,7 @@ SORT_KINDS: dict[str, tuple[str, ...]] = {
     "updated": ("datetime", "int"),
     "priority": ("priority", "datetime", "int"),
     "number": ("int",),
+    "due": ("datetime", "int"),
     "relevance": ("float", "datetime", "int"),
 }
 

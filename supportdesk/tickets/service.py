@@ -23,7 +23,13 @@ from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag
 from supportdesk.tickets import followers
-from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.models import (
+    Comment,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+    due_at_for,
+)
 from supportdesk.tickets.numbering import reserve_ticket_numbers
 from supportdesk.users.models import User
 
@@ -61,8 +67,11 @@ def create_ticket(
 
     :raises InvalidTicketError: a value breaks a rule.
     """
+    now = utcnow()
     ticket = Ticket(
         number=reserve_ticket_numbers(db.session, 1)[0],
+        created_at=now,
+        due_at=due_at_for(TicketPriority(priority), now),
         title=_clean_title(title),
         description=_clean_description(description),
         priority=TicketPriority(priority),
@@ -109,6 +118,7 @@ def update_ticket(
         ticket.description = _clean_description(wanted["description"])
     if "priority" in wanted:
         ticket.priority = TicketPriority(wanted["priority"])
+        ticket.due_at = due_at_for(ticket.priority, ticket.created_at)
     if "assignee" in wanted:
         ticket.assignee = _check_assignee(wanted["assignee"], current=ticket.assignee_id)
         if ticket.assignee is not None:

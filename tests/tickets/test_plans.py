@@ -27,6 +27,7 @@ CASES = {
     "updated": {"sort": "updated"},
     "priority": {"sort": "priority"},
     "number": {"sort": "number", "direction": "asc"},
+    "due": {"sort": "due", "direction": "asc"},
 }
 
 
