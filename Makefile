@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 export SUPPORTDESK_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help install lock audit run serve db-upgrade db-migrate test test-sqlite test-postgresql lint fmt check bench clean
+.PHONY: help install lock audit run serve db-upgrade db-migrate test test-sqlite test-postgresql lint lint-migrations fmt check bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -60,12 +60,15 @@ test-sqlite: install ## Run the suite on SQLite
 test-postgresql: install ## Run the suite on PostgreSQL (SUPPORTDESK_TEST_PG_URL)
 	$(BIN)/pytest --backend=postgresql $(PYTEST_ARGS)
 
-test: lint audit test-sqlite test-postgresql ## Lint, audit, then the whole suite on SQLite and on PostgreSQL
+lint-migrations: install ## Lint every revision's PostgreSQL SQL with squawk (waivers: SQUAWK_WAIVERS in the revision)
+	$(BIN)/python migrations/lint.py
+
+test: lint lint-migrations audit test-sqlite test-postgresql ## Lint, lint migrations, audit, then the whole suite on SQLite and on PostgreSQL
 
 check: test ## Alias of test
 
 clean: ## Remove caches (keeps .venv and instance/)
-	rm -rf .pytest_cache .ruff_cache .hypothesis test-results $(VENV)-lock
+	rm -rf .pytest_cache .ruff_cache .hypothesis test-results build $(VENV)-lock
 
 bench: install ## Benchmark at 1M tickets on PostgreSQL (BENCH_TICKETS=100000 for a quick run)
 	$(BIN)/python bench/run.py

@@ -47,6 +47,9 @@ def run_migrations_offline():
         literal_binds=True,
         transaction_per_migration=True,
     )
+    # The same guards as online (below), written into the script for whoever runs it.
+    context.execute("SET statement_timeout = 0")
+    context.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS:d}")
     with context.begin_transaction():
         context.run_migrations()
 
