@@ -5,7 +5,7 @@ Revises: d0e1f2a3b4c5
 Create Date: 2026-11-22 09:05:00
 
 due_at = created_at + the priority's SLA hours (SUPPORTDESK_SLA_HOURS as configured now).
-Up to SMALL tickets without one are filled here, in committed batches of 5,000 by id
+Up to SMALL tickets without one are filled here, in committed batches of 1,000 by id
 range (rerunnable: only NULLs are touched). A bigger desk is left to
 `flask backfill due-at`, which does the same with a progress bar while the desk works;
 the next revision refuses to run until every ticket has its due time.
@@ -23,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 SMALL = 50_000
-BATCH = 5_000
+BATCH = 1_000
 RANKS = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
 log = logging.getLogger("alembic.runtime.migration")
 

@@ -146,7 +146,7 @@ backfill_group = AppGroup("backfill", help="Fill new columns for existing rows, 
 
 
 @backfill_group.command("due-at")
-@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=5_000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 1_000_000), default=1_000, show_default=True,
               help="Tickets per committed batch.")  # fmt: skip
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def backfill_due_at_command(batch_size: int, quiet: bool) -> None:
