@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(check_deploy_command)
+    app.cli.add_command(db_explain_command)
     app.cli.add_command(tickets_cli.group)
     app.cli.add_command(tickets_cli.export_group)
     app.cli.add_command(tickets_cli.backfill_group)
@@ -169,3 +170,29 @@ def demo_command() -> None:
         click.echo("  (its password was printed when it was created;")
         click.echo("   `flask create-user` makes another account)")
     click.echo("")
+
+
+@click.command("db-explain")
+@click.argument("path")
+@click.option("--as", "email", help="Staff member whose view to explain (default: an admin).")
+@click.option("--full", is_flag=True, help="Print each statement in full (default: 300 chars).")
+def db_explain_command(path: str, email: str | None, full: bool) -> None:
+    """Print the query plans of one page, e.g. flask db-explain "/tickets/?status=open".
+
+    Runs the page's SELECTs under EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL (EXPLAIN QUERY
+    PLAN on SQLite), rolled back. Opening a ticket page records the visit for that user.
+    """
+    from flask import current_app
+
+    from supportdesk.explain import ExplainError, explain_page
+
+    try:
+        status, plans = explain_page(current_app._get_current_object(), path, email=email)
+    except ExplainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"GET {path}: {status}, {len(plans)} SELECT statements")
+    for number, plan in enumerate(plans, start=1):
+        text = plan.statement if full else plan.statement[:300]
+        click.echo(f"\n-- statement {number}: {text}")
+        for line in plan.plan:
+            click.echo(f"   {line}")
