@@ -165,8 +165,9 @@ def test_killed_connections_recover_within_two_seconds(site, tmp_path):
 def test_unreachable_at_start_then_recovers_by_itself(site, tmp_path):
     app, url = site
     port = free_port()
-    proxy = TcpProxy(("127.0.0.1", 5432), port)  # down: connections are refused
-    proxied = sa.make_url(url).set(host="127.0.0.1", port=port)
+    real = sa.make_url(url)
+    proxy = TcpProxy((real.host or "127.0.0.1", real.port or 5432), port)  # down: refused
+    proxied = real.set(host="127.0.0.1", port=port)
     env = _env(proxied.render_as_string(hide_password=False))
     with gunicorn(env, workers=1, log=tmp_path / "g.log") as server:
         base = server.url
