@@ -20,8 +20,8 @@ from supportdesk.tickets.forms import (
     MARKDOWN_HINT,
     PRIORITY_CHOICES,
     STATUS_CHOICES,
-    _optional_int,
     choices,
+    optional_int,
 )
 
 KEEP = [("", "Leave as it is")]
@@ -48,7 +48,7 @@ class MacroForm(FlaskForm):
     set_status = SelectField("Set status", choices=choices(KEEP) + STATUS_CHOICES, default="")
     set_priority = SelectField("Set priority", choices=choices(KEEP) + PRIORITY_CHOICES, default="")
     assign = SelectField("Assign to", choices=ASSIGN_CHOICES, default=AssignMode.KEEP.value)
-    assign_user = SelectField("Person", coerce=_optional_int, validate_choice=True)
+    assign_user = SelectField("Person", coerce=optional_int, validate_choice=True)
     add_tags = SelectMultipleField("Add tags", coerce=int)
     remove_tags = SelectMultipleField("Remove tags", coerce=int)
     version = IntegerField(widget=HiddenInput(), validators=[Optional()])

@@ -23,7 +23,7 @@ from supportdesk.macros import placeholders
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
 from supportdesk.tags.models import Tag
 from supportdesk.tickets import service as tickets
-from supportdesk.tickets.bulk import BulkResult, _chunks, _lock_rows
+from supportdesk.tickets.bulk import BulkResult, chunks, lock_rows
 from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
 from supportdesk.users.models import User
 
@@ -301,7 +301,7 @@ def apply_bulk(
         )
     versions = versions or {}
     result = BulkResult()
-    rows = _lock_rows(ids)
+    rows = lock_rows(ids)
     if len(rows) < len(ids):
         result.skipped["missing"] += len(ids) - len(rows)
     reopens = macro.set_status is not None and macro.set_status != TicketStatus.CLOSED
@@ -315,7 +315,7 @@ def apply_bulk(
             result.skipped["closed"] += 1
         else:
             chosen.append(row.id)
-    for chunk in _chunks(chosen):
+    for chunk in chunks(chosen):
         stmt = (
             sa.select(Ticket)
             .where(Ticket.id.in_(chunk))

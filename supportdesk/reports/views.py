@@ -13,17 +13,13 @@ from wtforms.validators import Optional, Regexp
 from supportdesk.db import utcnow
 from supportdesk.reports import charts
 from supportdesk.reports.queries import ReportScope, build_report
-from supportdesk.tickets.forms import choices
+from supportdesk.tickets.forms import choices, optional_int
 from supportdesk.tickets.models import sla_hours
 from supportdesk.tickets.queries import filter_options
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-
-
-def _optional_int(value: object) -> int | None:
-    return None if value in (None, "", "None") else int(str(value))
 
 
 class ReportForm(FlaskForm):
@@ -34,7 +30,7 @@ class ReportForm(FlaskForm):
 
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    tag = SelectField("Tag", coerce=_optional_int, validators=[Optional()])
+    tag = SelectField("Tag", coerce=optional_int, validators=[Optional()])
     assignee = StringField(
         "Assignee",
         validators=[Optional(), Regexp(r"^(none|\d{1,9})$", message="Choose a person or “none”.")],

@@ -67,7 +67,8 @@ class BulkResult:
         return text + "."
 
 
-def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+def chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    """Yield ``items`` in slices of :data:`CHUNK` (one IN list each)."""
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
 
@@ -128,7 +129,7 @@ def bulk_update(
     now = utcnow()
     result = BulkResult()
 
-    rows = _lock_rows(ids)
+    rows = lock_rows(ids)
     if len(rows) < len(ids):
         result.skipped["missing"] += len(ids) - len(rows)
     has_tag: set[int] = set()
@@ -155,11 +156,12 @@ def bulk_update(
     return result
 
 
-def _lock_rows(ids: Sequence[int]) -> list[Any]:
+def lock_rows(ids: Sequence[int]) -> list[Any]:
+    """Read (and on PostgreSQL lock, in id order) the live tickets ``ids`` for a bulk change."""
     columns = (Ticket.id, Ticket.number, Ticket.version, Ticket.status, Ticket.resolved_at,
                Ticket.assignee_id, Ticket.updated_at)  # fmt: skip
     rows: list[Any] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         stmt = (
             sa.select(*columns)
             .where(Ticket.id.in_(chunk), Ticket.deleted_at.is_(None))
@@ -172,7 +174,7 @@ def _lock_rows(ids: Sequence[int]) -> list[Any]:
 
 def _tickets_with_tag(tag_id: int, ids: Sequence[int]) -> set[int]:
     found: set[int] = set()
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         found.update(
             db.session.scalars(
                 sa.select(ticket_tags.c.ticket_id).where(
@@ -236,7 +238,7 @@ def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: d
         )
         _update([r.id for r in rows], touched)
     elif action == BulkAction.REMOVE_TAG:
-        for chunk in _chunks([r.id for r in rows]):
+        for chunk in chunks([r.id for r in rows]):
             db.session.execute(
                 sa.delete(ticket_tags).where(
                     ticket_tags.c.tag_id == target.id, ticket_tags.c.ticket_id.in_(chunk)
@@ -276,7 +278,7 @@ def _audit_rows(
 
 
 def _update(ids: Sequence[int], values: dict[str, Any]) -> None:
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         db.session.execute(
             sa.update(Ticket)
             .where(Ticket.id.in_(chunk))

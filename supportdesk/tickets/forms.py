@@ -52,7 +52,8 @@ SORT_CHOICES = choices(
 )
 
 
-def _optional_int(value: Any) -> int | None:
+def optional_int(value: Any) -> int | None:
+    """Coerce a select's value to an id, or None for the empty choice."""
     if value in (None, "", "None"):
         return None
     return int(value)
@@ -72,7 +73,7 @@ class TicketForm(FlaskForm):
     )
     status = SelectField("Status", choices=STATUS_CHOICES, default=TicketStatus.OPEN.value)
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="medium")
-    assignee = SelectField("Assignee", coerce=_optional_int, validate_choice=True)
+    assignee = SelectField("Assignee", coerce=optional_int, validate_choice=True)
     tags = SelectMultipleField("Tags", coerce=int)
     new_tags = StringField(
         "New tags",
@@ -89,7 +90,7 @@ class QuickUpdateForm(FlaskForm):
     """Status and assignee, changed from the ticket page."""
 
     status = SelectField("Status", choices=STATUS_CHOICES)
-    assignee = SelectField("Assignee", coerce=_optional_int, validate_choice=True)
+    assignee = SelectField("Assignee", coerce=optional_int, validate_choice=True)
     version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     original = HiddenField()
 
