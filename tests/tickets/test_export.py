@@ -113,9 +113,10 @@ def _bulk_tickets(start, n, creator_id):
         db.session.execute(
             sa.text(
                 "INSERT INTO tickets (number, title, description, status, priority, creator_id,"
-                " version, created_at, updated_at) SELECT :start + g, 'Bulk ticket ' || g,"
+                " version, created_at, updated_at, due_at) SELECT :start + g, 'Bulk ticket ' || g,"
                 " 'Generated for the export memory test.', 'open', 2, :creator, 1,"
-                " now() - g * interval '1 second', now() FROM generate_series(1, :n) AS g"
+                " now() - g * interval '1 second', now(), now() - g * interval '1 second'"
+                " + interval '72 hours' FROM generate_series(1, :n) AS g"
             ),
             {"creator": creator_id, "n": n, "start": start},
         )
