@@ -140,6 +140,14 @@ class Ticket(TimestampMixin, Base):
         ),  # fmt: skip
         _live_index("ix_tickets_live_status_assignee", "status", "assignee_id"),
         _live_index("ix_tickets_live_due", "due_at", "id"),
+        # Overdue counts (reports): open tickets by due time, with their priority, read
+        # from the index alone (a heap visit per open ticket cost 0.4 s at 1M).
+        _live_index(
+            "ix_tickets_live_open_due",
+            "due_at",
+            "priority",
+            where="deleted_at IS NULL AND status IN ('open', 'in_progress', 'waiting_on_customer')",
+        ),
         _live_index(
             "ix_tickets_live_first_reply",
             "created_at",
