@@ -539,7 +539,8 @@ def comment(number: int) -> ResponseReturnValue:
             claimed = service.claim_form_token(form.form_token.data, kind="comment")
             if claimed is not None and claimed.ticket_id is not None:
                 attachments.discard(pending)
-                return _redirect_to_ticket(claimed.ticket_id, f"c{claimed.comment_id}")
+                anchor = f"c{claimed.comment_id}" if claimed.comment_id else None
+                return _redirect_to_ticket(claimed.ticket_id, anchor)
             new, changed = _add_reply(ticket, form, macro, actor)
             if new is not None:
                 attachments.attach_files(

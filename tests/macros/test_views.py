@@ -173,3 +173,17 @@ def test_the_bulk_bar_reads_the_value_for_its_action_only(agent_client, agent):
     assert agent_client.post("/tickets/bulk", data=data).status_code == 303
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).assignee_id == other.id
+
+
+def test_a_replayed_action_only_macro_form_changes_nothing_twice(agent_client, agent):
+    ticket = TicketFactory(tags=[])
+    macro = _make(agent, name="Escalate", set_priority=TicketPriority.URGENT)
+    before = ticket.version
+    data = {"body": "", "macro": str(macro.id), "form_token": "ab" * 16}
+    first = agent_client.post(f"/tickets/{ticket.number}/comments", data=data)
+    again = agent_client.post(f"/tickets/{ticket.number}/comments", data=data)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["Location"].endswith(f"/tickets/{ticket.number}")  # no "#cNone"
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).version == before + 1  # applied once
+    assert _comments(ticket) == []
