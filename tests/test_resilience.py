@@ -180,7 +180,9 @@ def test_unreachable_at_start_then_recovers_by_itself(site, tmp_path):
         response = client.request("/login", {"email": AGENT, "password": PASSWORD,
                                              "csrf_token": hidden(page.text)})  # fmt: skip
         assert response.status == 503
-        assert response.headers["Retry-After"] == "5"
+        # 5 s from the error page; on the rate-limited login form Flask-Limiter raises it
+        # to the end of its window (it keeps the later of the two).
+        assert 5 <= int(response.headers["Retry-After"]) <= 60
         assert "The desk is busy" in response.text
         assert re.search(r"[0-9a-f]{32}", response.text)  # the request id to quote
         proxy.up()
