@@ -89,6 +89,21 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime()}
 
 
+def string_enum(enum: type[Any], name: str, length: int) -> sa.Enum:
+    """Return the column type of a Python enum stored by value as text with a CHECK.
+
+    (Not a native PostgreSQL enum: adding a value would then need ALTER TYPE.)
+    """
+    return sa.Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
 class TimestampMixin:
     """``created_at`` and ``updated_at``, set by Python in UTC."""
 

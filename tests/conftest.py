@@ -154,6 +154,15 @@ def migrated_app(new_database_url: Any, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
+def fresh_app(new_database_url: Any, tmp_path: Path) -> Iterator[Flask]:
+    """An app on an empty database of its own (no migrations run): for migration tests."""
+    app = make_app(new_database_url(), tmp_path)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
 def app(migrated_app: Flask) -> Iterator[Flask]:
     """Run the test inside an outer transaction that is rolled back afterwards.
 

@@ -12,7 +12,6 @@ from supportdesk import MIGRATIONS_DIR
 from supportdesk.audit.listeners import audited_bulk
 from supportdesk.db import include_object
 from supportdesk.extensions import db
-from tests.conftest import make_app
 
 
 def test_there_is_a_single_head():
@@ -42,14 +41,6 @@ def _schema_differences(app):
 def _is_due_at_nullability(difference):
     changes = difference if isinstance(difference, list) else [difference]
     return all(c[0] == "modify_nullable" and c[2:4] == ("tickets", "due_at") for c in changes)
-
-
-@pytest.fixture
-def fresh_app(new_database_url, tmp_path):
-    app = make_app(new_database_url(), tmp_path)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_upgrade_downgrade_upgrade_round_trip_matches_the_models(fresh_app):

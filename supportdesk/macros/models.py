@@ -7,7 +7,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from supportdesk.db import Base, TimestampMixin
+from supportdesk.db import Base, TimestampMixin, string_enum
 from supportdesk.tags.models import Tag
 from supportdesk.tickets.models import PriorityType, TicketPriority, TicketStatus
 from supportdesk.users.models import User
@@ -37,25 +37,11 @@ class Macro(TimestampMixin, Base):
     body: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     is_internal: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     set_status: Mapped[TicketStatus | None] = mapped_column(
-        sa.Enum(
-            TicketStatus,
-            name="macro_status",
-            native_enum=False,
-            create_constraint=True,
-            length=32,
-            values_callable=lambda e: [m.value for m in e],
-        )
+        string_enum(TicketStatus, "macro_status", 32)
     )
     set_priority: Mapped[TicketPriority | None] = mapped_column(PriorityType)
     assign: Mapped[AssignMode] = mapped_column(
-        sa.Enum(
-            AssignMode,
-            name="macro_assign",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        string_enum(AssignMode, "macro_assign", 16),
         default=AssignMode.KEEP,
         server_default=AssignMode.KEEP.value,
     )

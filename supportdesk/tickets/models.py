@@ -13,7 +13,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportdesk.config import SLA_DEFAULT_HOURS
-from supportdesk.db import Base, TimestampMixin, utcnow
+from supportdesk.db import Base, TimestampMixin, string_enum, utcnow
 from supportdesk.users.models import User
 
 if TYPE_CHECKING:
@@ -161,14 +161,7 @@ class Ticket(TimestampMixin, Base):
     title: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[TicketStatus] = mapped_column(
-        sa.Enum(
-            TicketStatus,
-            name="ticket_status",
-            native_enum=False,
-            create_constraint=True,
-            length=32,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        string_enum(TicketStatus, "ticket_status", 32),
         default=TicketStatus.OPEN,
     )
     priority: Mapped[TicketPriority] = mapped_column(PriorityType, default=TicketPriority.MEDIUM)

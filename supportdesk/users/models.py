@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
-from supportdesk.db import Base, TimestampMixin
+from supportdesk.db import Base, TimestampMixin, string_enum
 
 
 class UserRole(enum.StrEnum):
@@ -34,14 +34,7 @@ class User(TimestampMixin, UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     role: Mapped[UserRole] = mapped_column(
-        sa.Enum(
-            UserRole,
-            name="user_role",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        string_enum(UserRole, "user_role", 16),
         default=UserRole.AGENT,
     )
     last_login_at: Mapped[dt.datetime | None]

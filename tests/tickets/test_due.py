@@ -12,7 +12,6 @@ from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import AuditLog, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import backfill, service
-from tests.conftest import make_app
 from tests.factories import TicketFactory, UserFactory
 
 P = TicketPriority
@@ -56,14 +55,6 @@ def test_the_list_sorts_by_due_time_and_marks_overdue_tickets(agent_client):
     assert done.due_at < late.due_at
 
 
-@pytest.fixture
-def fresh(new_database_url, tmp_path):
-    app = make_app(new_database_url(), tmp_path)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
 def _blank_due_times(count):
     with acting_as("test"):
         agent = UserFactory()
@@ -75,9 +66,9 @@ def _blank_due_times(count):
         db.session.commit()
 
 
-def test_three_step_migration_with_the_backfill_command_in_between(fresh, capsys):
-    runner = fresh.test_cli_runner()
-    with fresh.app_context():
+def test_three_step_migration_with_the_backfill_command_in_between(fresh_app, capsys):
+    runner = fresh_app.test_cli_runner()
+    with fresh_app.app_context():
         flask_migrate.upgrade(revision="e1f2a3b4c5d6")  # the nullable column, filled
         _blank_due_times(11)  # tickets written before, or a desk too big to fill there
         # The NOT NULL step refuses while a ticket has no due time (`flask db upgrade`
@@ -92,7 +83,7 @@ def test_three_step_migration_with_the_backfill_command_in_between(fresh, capsys
             "e1f2a3b4c5d6"
         )
     # An interrupted run keeps its committed batches; the rerun finishes the rest.
-    with fresh.app_context():
+    with fresh_app.app_context():
         calls = []
 
         def interrupt(n):
@@ -110,7 +101,7 @@ def test_three_step_migration_with_the_backfill_command_in_between(fresh, capsys
     assert f"Stamped the due time on {left} tickets." in result.output
     again = runner.invoke(args=["backfill", "due-at"])
     assert "nothing to do" in again.output
-    with fresh.app_context():
+    with fresh_app.app_context():
         tickets = db.session.scalars(sa.select(Ticket)).all()
         assert all(
             t.due_at
@@ -131,8 +122,8 @@ def test_three_step_migration_with_the_backfill_command_in_between(fresh, capsys
         db.session.remove()
 
 
-def test_the_migration_fills_a_small_desk_itself(fresh):
-    with fresh.app_context():
+def test_the_migration_fills_a_small_desk_itself(fresh_app):
+    with fresh_app.app_context():
         flask_migrate.upgrade(revision="d0e1f2a3b4c5")
         _blank_due_times(6)
         flask_migrate.upgrade()
