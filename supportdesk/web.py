@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import time
 import uuid
 
+import sqlalchemy.exc as sa_exc
 from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
@@ -20,6 +23,7 @@ PUBLIC_ENDPOINTS = frozenset(
 )
 # What a user whose password was reset may still reach before changing it.
 PASSWORD_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
+log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -30,6 +34,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_require_login)
     app.after_request(_finish_response)
     app.teardown_request(_end_request)
+    # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse).
+    app.teardown_appcontext(_release_session)
     app.add_template_filter(render_markdown, "markdown")
 
 
@@ -61,6 +67,24 @@ def _refuse_nul_characters() -> None:
         for values in multidict.listvalues():
             if any("\x00" in value for value in values):
                 abort(400, "The request contains a NUL character, which no field accepts.")
+
+
+def _release_session(exc: BaseException | None) -> None:
+    """End the request's session; a connection lost after the response was made is no 500.
+
+    The closing ROLLBACK is the last statement of every request. If the database went
+    away since the page was rendered (a restart, a killed backend), it fails; the pool has
+    invalidated the connection by then, so the answer already made stands.
+    """
+    from supportdesk.extensions import db
+
+    try:
+        db.session.remove()
+    except sa_exc.DBAPIError as error:
+        log.warning("connection lost while ending the request: %s", type(error).__name__)
+        with contextlib.suppress(sa_exc.DBAPIError):
+            db.session.remove()
+        db.session.registry.clear()
 
 
 def _end_request(exc: BaseException | None) -> None:

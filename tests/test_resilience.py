@@ -363,3 +363,29 @@ def test_sigterm_lets_the_request_in_flight_finish(site, tmp_path):
             sa.select(sa.func.count()).where(Comment.body == "finished during shutdown")
         ) == 1  # fmt: skip
     assert "Shutting down: Master" in log.read_text()
+
+
+def test_a_connection_lost_after_the_page_was_made_is_not_a_500(fresh_app):
+    # The request's last statement is the ROLLBACK that ends its session; a restart
+    # between the page and that ROLLBACK used to escape the teardown as a bare 500.
+    from flask import g
+
+    admin = _admin_engine(fresh_app.config["SQLALCHEMY_DATABASE_URI"])
+
+    def kill_my_backend(response):
+        pid = g.get("backend_pid")
+        if pid is not None:
+            with admin.connect() as connection:
+                connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return response
+
+    @fresh_app.before_request
+    def remember_backend():
+        g.backend_pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+
+    fresh_app.after_request(kill_my_backend)
+    client = fresh_app.test_client()
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert client.get("/health").status_code == 200  # the pool reconnects
+    admin.dispose()
