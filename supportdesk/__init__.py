@@ -93,14 +93,14 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from supportdesk.attachments.views import bp as attachments_bp
     from supportdesk.audit.views import bp as audit_bp
     from supportdesk.auth.views import bp as auth_bp
+    from supportdesk.desk.files import bp as attachments_bp
+    from supportdesk.desk.views import bp as tickets_bp
     from supportdesk.health.views import bp as health_bp
     from supportdesk.macros.views import bp as macros_bp
     from supportdesk.reports.views import bp as reports_bp
     from supportdesk.tags.views import bp as tags_bp
-    from supportdesk.tickets.views import bp as tickets_bp
     from supportdesk.users.views import bp as users_bp
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,

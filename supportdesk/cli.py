@@ -7,12 +7,14 @@ import sys
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 
+from supportdesk import deploycheck
 from supportdesk.audit import cli as audit_cli
 from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
+from supportdesk.explain import ExplainError, explain_page
 from supportdesk.extensions import db
 from supportdesk.seed import refresh_statistics, seed_demo_data
 from supportdesk.tickets import cli as tickets_cli
@@ -129,10 +131,6 @@ def seed_command(
 @click.command("check-deploy")
 def check_deploy_command() -> None:
     """List unsafe production settings; exit 1 if there are any."""
-    from flask import current_app
-
-    from supportdesk import deploycheck
-
     problems = deploycheck.check_deploy(
         current_app.config,
         deploycheck.environment(),
@@ -182,10 +180,6 @@ def db_explain_command(path: str, email: str | None, full: bool) -> None:
     Runs the page's SELECTs under EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL (EXPLAIN QUERY
     PLAN on SQLite), rolled back. Opening a ticket page records the visit for that user.
     """
-    from flask import current_app
-
-    from supportdesk.explain import ExplainError, explain_page
-
     try:
         status, plans = explain_page(current_app._get_current_object(), path, email=email)
     except ExplainError as exc:

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from flask import has_request_context, request
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -104,6 +106,17 @@ def string_enum(enum: type[Any], name: str, length: int) -> sa.Enum:
     )
 
 
+# Models subclass Base directly (typed, and with our type map); the extension only needs
+# its metadata for Alembic. It lives here, beside the unit of work that commits it, so
+# nothing below the features needs the extensions module.
+db = SQLAlchemy(
+    metadata=Base.metadata,
+    # Only matters when the session is bound to a Connection that is already inside a
+    # transaction, which the test suite does to roll every test back.
+    session_options={"join_transaction_mode": "create_savepoint"},
+)
+
+
 class TimestampMixin:
     """``created_at`` and ``updated_at``, set by Python in UTC."""
 
@@ -118,8 +131,6 @@ def unit_of_work(*, expire: bool = True) -> Iterator[None]:
     :param expire: False keeps loaded objects as they are after the commit (for a small
         side write that changed none of them, so the page need not load them again).
     """
-    from supportdesk.extensions import db
-
     session = db.session()
     try:
         yield
@@ -159,8 +170,6 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
 
 
 def _is_write_request() -> bool:
-    from flask import has_request_context, request
-
     return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 

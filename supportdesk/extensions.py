@@ -4,19 +4,12 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-from supportdesk.db import Base
+from supportdesk.db import db
 
-# Models subclass supportdesk.db.Base directly (typed, and with our type map); the
-# extension only needs its metadata for Alembic.
-db = SQLAlchemy(
-    metadata=Base.metadata,
-    # Only matters when the session is bound to a Connection that is already inside a
-    # transaction, which the test suite does to roll every test back.
-    session_options={"join_transaction_mode": "create_savepoint"},
-)
+__all__ = ["csrf", "db", "limiter", "login_manager", "migrate"]
+
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

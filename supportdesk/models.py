@@ -1,9 +1,10 @@
 """Import every model so that the metadata (and Alembic) see all tables."""
 
-from supportdesk.attachments.models import Attachment, FormToken
+from supportdesk.attachments.models import Attachment
 from supportdesk.audit.models import AuditLog
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
 from supportdesk.tags.models import Tag, ticket_tags
+from supportdesk.tickets.formtokens import FormToken
 from supportdesk.tickets.models import (
     Comment,
     Counter,

@@ -21,9 +21,6 @@ from flask.logging import default_handler
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     generate_latest,
     multiprocess,
 )
@@ -32,43 +29,18 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from supportdesk import querystats
-
-if _multiprocess_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    # prometheus-client writes there from the first metric below; a CLI command run with
-    # the server's environment must not fail on a directory gunicorn has not made yet.
-    os.makedirs(_multiprocess_dir, exist_ok=True)
+from supportdesk.db import db
+from supportdesk.metrics import (
+    LATENCY,
+    POOL_CHECKED_OUT,
+    POOL_OVERFLOW,
+    POOL_SIZE,
+    REQUESTS,
+    STATEMENTS,
+)
 
 bp = Blueprint("metrics", __name__)
 request_log = logging.getLogger("supportdesk.request")
-
-REQUESTS = Counter(
-    "supportdesk_http_requests", "HTTP requests answered", ["endpoint", "method", "status"]
-)
-LATENCY = Histogram(
-    "supportdesk_http_request_duration_seconds",
-    "Time to answer a request, by endpoint",
-    ["endpoint"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-STATEMENTS = Histogram(
-    "supportdesk_db_statements_per_request",
-    "SQL statements run by one request",
-    buckets=(0, 1, 2, 4, 6, 8, 10, 15, 20, 30, 50, 100, 250, 1000),
-)
-SLOW_STATEMENTS = Counter(
-    "supportdesk_db_slow_statements", "Statements slower than SUPPORTDESK_SLOW_QUERY_MS"
-)
-AUDIT_ROWS = Counter(
-    "supportdesk_audit_rows_written",
-    "Audit rows inserted (a transaction rolled back afterwards still counts them)",
-)
-POOL_SIZE = Gauge("supportdesk_db_pool_size", "Pooled connections (all workers)",
-                  multiprocess_mode="livesum")  # fmt: skip
-POOL_CHECKED_OUT = Gauge("supportdesk_db_pool_checked_out", "Connections in use (all workers)",
-                         multiprocess_mode="livesum")  # fmt: skip
-POOL_OVERFLOW = Gauge("supportdesk_db_pool_overflow", "Connections beyond the pool size in use "
-                      "(all workers; negative: unused pool room)",
-                      multiprocess_mode="livesum")  # fmt: skip
 
 
 def init_app(app: Flask) -> None:
@@ -77,7 +49,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_record)
     app.register_blueprint(bp)
-    from supportdesk.extensions import db
 
     with app.app_context():
         _watch_pool(db.engine)

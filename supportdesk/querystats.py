@@ -11,6 +11,8 @@ from flask import current_app, g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from supportdesk.metrics import SLOW_STATEMENTS
+
 log = logging.getLogger(__name__)
 
 # Transaction control is bookkeeping, not a query: BEGIN on SQLite, and the savepoints the
@@ -72,8 +74,6 @@ def install(engine: Engine, *, slow_ms: int) -> None:
             stats.seconds += elapsed
         limit = current_app.config["SLOW_QUERY_MS"] if has_app_context() else slow_ms
         if elapsed * 1000 >= limit:
-            from supportdesk.observability import SLOW_STATEMENTS
-
             SLOW_STATEMENTS.inc()
             # The statement text only, never its parameters: they may hold personal data.
             log.warning("slow query %.1f ms: %s", elapsed * 1000, " ".join(statement.split())[:300])

@@ -14,6 +14,7 @@ from flask_login import current_user, logout_user
 
 from supportdesk import querystats
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
+from supportdesk.db import db
 from supportdesk.extensions import login_manager
 from supportdesk.rendering import render_markdown
 
@@ -76,8 +77,6 @@ def _release_session(exc: BaseException | None) -> None:
     away since the page was rendered (a restart, a killed backend), it fails; the pool has
     invalidated the connection by then, so the answer already made stands.
     """
-    from supportdesk.extensions import db
-
     try:
         db.session.remove()
     except sa_exc.DBAPIError as error:

@@ -11,6 +11,7 @@ from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.reports import charts
 from supportdesk.reports.queries import ReportScope, WeeklyRank, build_report, weekly_ranks
 from supportdesk.tickets import service
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
 from tests.html_safety import script_risks
 
@@ -157,7 +158,7 @@ def test_is_overdue_is_the_same_rule_in_python_and_in_sql(app):
         assert len(set(db.session.scalars(sa.select(Ticket.id).where(Ticket.is_overdue)))) == 5
         was_high = next(t for t in cases if t.priority == P.HIGH and not cases[t])
         service.update_ticket(was_high, actor=was_high.creator, expected_version=None,
-                              changes={"priority": P.URGENT})  # fmt: skip
+                              edit=TicketEdit(priority=P.URGENT))  # fmt: skip
         assert was_high.due_at == was_high.created_at + dt.timedelta(hours=2)
         assert was_high.is_overdue is True  # 23 h old, now urgent with a 2 h SLA
     finally:

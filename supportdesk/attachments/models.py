@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from supportdesk.db import Base, TimestampMixin, utcnow
+from supportdesk.db import Base, TimestampMixin
 from supportdesk.users.models import User
 
 
@@ -40,19 +38,3 @@ class Attachment(TimestampMixin, Base):
 
 
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-
-
-class FormToken(Base):
-    """A one-time token of a submitted form and what it created (no doubled submits)."""
-
-    __tablename__ = "form_tokens"
-
-    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(16))
-    ticket_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True
-    )
-    comment_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

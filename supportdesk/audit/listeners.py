@@ -14,7 +14,7 @@ import enum
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -24,41 +24,18 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, attributes
 
+from supportdesk.audit.auditable import Auditable, audited_classes
 from supportdesk.audit.context import current_context
+from supportdesk.audit.integrity import row_hash
 from supportdesk.audit.models import AuditLog
-from supportdesk.db import copy_field, utcnow
-from supportdesk.macros.models import Macro, MacroTag
-from supportdesk.tags.models import Tag
-from supportdesk.tickets.models import Comment, Ticket
-from supportdesk.users.models import User
+from supportdesk.db import copy_field, db, utcnow
+from supportdesk.metrics import AUDIT_ROWS
 
-# model -> (name used in actions, fields never recorded)
-AUDITED: dict[type, tuple[str, frozenset[str]]] = {
-    # due_at follows priority (and the SLA hours): the priority change is the record.
-    Ticket: (
-        "ticket",
-        frozenset({"updated_at", "version", "updated_by_id", "first_reply_at", "due_at"}),
-    ),
-    Comment: ("comment", frozenset({"updated_at"})),
-    Tag: ("tag", frozenset()),
-    Macro: ("macro", frozenset({"updated_at", "version", "updated_by_id"})),
-    MacroTag: ("macro_tag", frozenset()),
-    # Login bookkeeping is recorded by the user.login / user.login_failed events instead.
-    User: (
-        "user",
-        frozenset(
-            {"updated_at", "last_login_at", "session_epoch", "failed_logins", "locked_until"}
-        ),
-    ),  # fmt: skip
-}
-SECRET_FIELDS = {"password_hash": "password"}  # nosec B105 - a column label, not a secret
-AUDITED_TABLES = frozenset(
-    {"tickets", "comments", "tags", "ticket_tags", "users", "macros", "macro_tags"}
-)
 AUDIT_TABLES = frozenset({"audit_logs", "audit_seals"})
 
 _permit: ContextVar[int] = ContextVar("supportdesk_audit_permit", default=0)
 _WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+_audited_tables: set[str] = set()
 
 
 class UnauditedWriteError(RuntimeError):
@@ -86,131 +63,213 @@ def serialize(value: Any) -> Any:
     return value
 
 
-def _columns(obj: Any) -> list[str]:
-    _, excluded = AUDITED[type(obj)]
-    return [c.key for c in sa.inspect(type(obj)).column_attrs if c.key not in excluded]
+# One builder of audit rows, used by the flush listener and by set-based bulk paths.
 
 
-def _primary_key(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return None
-    # identity is still None for new objects in after_flush; the mapper reads the key.
-    return sa.inspect(obj).mapper.primary_key_from_instance(obj)[0]
+def _columns(cls: type[Any]) -> list[str]:
+    return [c.key for c in sa.inspect(cls).column_attrs if c.key not in cls.__audit_exclude__]
 
 
-def _ticket_id_of(obj: Any) -> int | None:
-    if isinstance(obj, Ticket):
-        return obj.id
-    if isinstance(obj, Comment):
-        return obj.ticket_id
-    return None
+def _row(
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    changes: dict[str, Any],
+    *,
+    ticket_id: int | None = None,
+    base: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    row = dict(base) if base is not None else _base()
+    row.update(action=action, entity_type=entity_type, entity_id=entity_id,
+               ticket_id=ticket_id, changes=changes)  # fmt: skip
+    return row
 
 
-def _row(action: str, obj: Any, changes: dict[str, Any], entity_id: Any = None) -> dict[str, Any]:
+def _base() -> dict[str, Any]:
+    """Return the who, when and where of rows written now (one clock reading per batch)."""
     context = current_context()
     return {
         "occurred_at": utcnow(),
         "actor_id": context.actor_id,
         "actor_label": context.actor_label,
         "source": context.source,
-        "action": action,
-        "entity_type": obj.__tablename__ if not isinstance(obj, str) else obj,
-        "entity_id": entity_id if entity_id is not None else _primary_key(obj),
-        "ticket_id": _ticket_id_of(obj) if not isinstance(obj, str) else None,
-        "changes": changes,
         "request_id": context.request_id,
         "remote_addr": context.remote_addr,
     }
 
 
-def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
-    _permit_flush(session, True)
-    snapshots = session.info.setdefault("audit_deleted", {})
-    for obj in session.deleted:
-        if type(obj) in AUDITED:
-            state = sa.inspect(obj)
-            snapshots[id(obj)] = {
-                key: serialize(state.attrs[key].loaded_value) for key in _columns(obj)
-                if state.attrs[key].loaded_value is not attributes.NO_VALUE
-            }  # fmt: skip
+def _ticket_id(cls: type[Any], entity_id: Any, values: Mapping[str, Any]) -> int | None:
+    key = cls.__audit_ticket_key__
+    if key is None:
+        return None
+    if key == "id":
+        return entity_id  # type: ignore[no-any-return]
+    return values.get(key)
 
 
-def _after_flush(session: Session, flush_context: Any) -> None:
-    rows: list[dict[str, Any]] = []
-    for obj in session.new:
-        if type(obj) in AUDITED:
-            rows.extend(_created(obj))
-    for obj in session.dirty:
-        if type(obj) in AUDITED:
-            rows.extend(_updated(obj))
-    snapshots = session.info.pop("audit_deleted", {})
-    for obj in session.deleted:
-        if type(obj) in AUDITED:
-            name, _ = AUDITED[type(obj)]
-            before = snapshots.get(id(obj), {})
-            action = "ticket.purged" if isinstance(obj, Ticket) else f"{name}.deleted"
-            changes = {k: {"old": v, "new": None} for k, v in before.items()}
-            row = _row(action, obj, _hide_secrets(changes), entity_id=before.get("id"))
-            row["ticket_id"] = (
-                before.get("id") if isinstance(obj, Ticket) else before.get("ticket_id")
-            )
-            rows.append(row)
-    write_rows(session.connection(), rows)
-
-
-def _hide_secrets(changes: dict[str, Any]) -> dict[str, Any]:
-    for field, label in SECRET_FIELDS.items():
+def _hide_secrets(cls: type[Any], changes: dict[str, Any]) -> dict[str, Any]:
+    for field, label in cls.__audit_secrets__.items():
         if field in changes:
             del changes[field]
             changes[label] = "changed"
     return changes
 
 
-def _created(obj: Any) -> list[dict[str, Any]]:
-    name, _ = AUDITED[type(obj)]
-    changes = {key: {"old": None, "new": serialize(getattr(obj, key))} for key in _columns(obj)}
-    changes.pop("id", None)
-    if isinstance(obj, Ticket) and "tags" in obj.__dict__:
-        changes["tags"] = {"old": None, "new": sorted(t.id for t in obj.tags)}
-    if isinstance(obj, User):
-        changes.pop("password_hash", None)  # a new account has a password; never its hash
-    return [_row(f"{name}.created", obj, changes)]
+def created_row(
+    cls: type[Any], entity_id: Any, values: Mapping[str, Any], *, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return the ``<name>.created`` row of a new row with column ``values``."""
+    changes = {
+        key: {"old": None, "new": serialize(values.get(key))}
+        for key in _columns(cls)
+        if key != "id" and key not in cls.__audit_secrets__  # a new password: never its hash
+    }
+    for attr, ids in values.items():
+        if attr in cls.__audit_collections__:
+            changes[attr] = {"old": None, "new": sorted(ids)}
+    ticket_id = _ticket_id(cls, entity_id, values)
+    return _row(f"{cls.__audit_name__}.created", cls.__tablename__, entity_id, changes,
+                ticket_id=ticket_id, base=base)  # fmt: skip
+
+
+def update_rows(
+    cls: type[Any],
+    items: Iterable[tuple[Any, Mapping[str, Any], Mapping[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Return the rows of updates: ``items`` are ``(entity_id, old values, new values)``.
+
+    Columns the model excludes are dropped, unchanged values skipped, secrets hidden; a
+    change of the soft-delete column is recorded as ``.deleted`` or ``.restored``. The
+    values need only hold the columns that may have changed (and the ticket key).
+    """
+    allowed = set(_columns(cls))
+    soft = cls.__audit_soft_delete__
+    base = _base()
+    rows = []
+    for entity_id, old, new in items:
+        changes: dict[str, Any] = {}
+        for key in new:
+            if key not in allowed:
+                continue
+            before, after = serialize(old.get(key)), serialize(new[key])
+            if before != after:
+                changes[key] = {"old": before, "new": after}
+        if not changes:
+            continue
+        suffix = "updated"
+        if soft is not None and soft in changes:
+            suffix = "restored" if changes[soft]["new"] is None else "deleted"
+        ticket_id = _ticket_id(cls, entity_id, {**old, **new})
+        rows.append(_row(f"{cls.__audit_name__}.{suffix}", cls.__tablename__, entity_id,
+                         _hide_secrets(cls, changes), ticket_id=ticket_id, base=base))  # fmt: skip
+    return rows
+
+
+def collection_rows(
+    cls: type[Any],
+    attr: str,
+    items: Iterable[tuple[Any, Iterable[int], Iterable[int]]],
+    *,
+    ticket_ids: Mapping[Any, int | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Return the rows of collection changes: ``items`` are ``(entity_id, added, removed)``."""
+    singular = cls.__audit_collections__[attr]
+    base = _base()
+    rows = []
+    for entity_id, added, removed in items:
+        ticket_id = (ticket_ids or {}).get(entity_id, _ticket_id(cls, entity_id, {}))
+        for verb, ids in (("added", sorted(added)), ("removed", sorted(removed))):
+            if ids:
+                rows.append(_row(f"{cls.__audit_name__}.{singular}_{verb}", cls.__tablename__,
+                                 entity_id, {attr: {verb: ids}}, ticket_id=ticket_id,
+                                 base=base))  # fmt: skip
+    return rows
+
+
+# The flush listener
+
+
+def _primary_key(obj: Any) -> Any:
+    # identity is still None for new objects in after_flush; the mapper reads the key.
+    return sa.inspect(obj).mapper.primary_key_from_instance(obj)[0]
+
+
+def _values(obj: Any) -> dict[str, Any]:
+    values = {key: getattr(obj, key) for key in _columns(type(obj))}
+    ticket_key = type(obj).__audit_ticket_key__
+    if ticket_key is not None:
+        values[ticket_key] = getattr(obj, ticket_key)
+    return values
+
+
+def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    _permit_flush(session, True)
+    snapshots = session.info.setdefault("audit_deleted", {})
+    for obj in session.deleted:
+        if isinstance(obj, Auditable):
+            state = sa.inspect(obj)
+            keys = {*_columns(type(obj)), type(obj).__audit_ticket_key__} - {None}
+            snapshots[id(obj)] = {
+                key: serialize(state.attrs[key].loaded_value) for key in keys
+                if state.attrs[key].loaded_value is not attributes.NO_VALUE
+            }  # fmt: skip
+
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    rows: list[dict[str, Any]] = []
+    base = _base()
+    for obj in session.new:
+        if isinstance(obj, Auditable):
+            values = _values(obj)
+            for attr in type(obj).__audit_collections__:
+                if attr in obj.__dict__:
+                    values[attr] = [item.id for item in getattr(obj, attr)]
+            rows.append(created_row(type(obj), _primary_key(obj), values, base=base))
+    for obj in session.dirty:
+        if isinstance(obj, Auditable):
+            rows.extend(_updated(obj))
+    snapshots = session.info.pop("audit_deleted", {})
+    for obj in session.deleted:
+        if isinstance(obj, Auditable):
+            cls = type(obj)
+            before = snapshots.get(id(obj), {})
+            entity_id = before.get("id")
+            changes = {k: {"old": v, "new": None} for k, v in before.items()
+                       if k in _columns(cls)}  # fmt: skip
+            rows.append(_row(f"{cls.__audit_name__}.{cls.__audit_delete_action__}",
+                             cls.__tablename__, entity_id, _hide_secrets(cls, changes),
+                             ticket_id=_ticket_id(cls, entity_id, before), base=base))  # fmt: skip
+    write_rows(session.connection(), rows)
 
 
 def _updated(obj: Any) -> list[dict[str, Any]]:
-    name, _ = AUDITED[type(obj)]
+    cls = type(obj)
     state = sa.inspect(obj)
-    changes: dict[str, Any] = {}
-    for key in _columns(obj):
+    entity_id = _primary_key(obj)
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for key in _columns(cls):
         history = state.attrs[key].history
-        if not history.has_changes():
-            continue
-        old = serialize(history.deleted[0]) if history.deleted else None
-        new = serialize(history.added[0]) if history.added else None
-        if old != new:
-            changes[key] = {"old": old, "new": new}
-    rows = []
-    if changes:
-        action = f"{name}.updated"
-        if isinstance(obj, Ticket) and "deleted_at" in changes:
-            action = "ticket.restored" if changes["deleted_at"]["new"] is None else "ticket.deleted"
-        rows.append(_row(action, obj, _hide_secrets(changes)))
-    if isinstance(obj, Ticket):
-        history = state.attrs["tags"].history
-        added = sorted(t.id for t in history.added)
-        removed = sorted(t.id for t in history.deleted)
-        if added:
-            rows.append(_row("ticket.tag_added", obj, {"tags": {"added": added}}))
-        if removed:
-            rows.append(_row("ticket.tag_removed", obj, {"tags": {"removed": removed}}))
+        if history.has_changes():
+            old[key] = history.deleted[0] if history.deleted else None
+            new[key] = history.added[0] if history.added else None
+    ticket_key = cls.__audit_ticket_key__
+    if ticket_key is not None and ticket_key not in new:
+        old[ticket_key] = getattr(obj, ticket_key)
+    rows = update_rows(cls, [(entity_id, old, new)])
+    for attr in cls.__audit_collections__:
+        history = state.attrs[attr].history
+        added = [item.id for item in history.added]
+        removed = [item.id for item in history.deleted]
+        if added or removed:
+            rows.extend(collection_rows(cls, attr, [(entity_id, added, removed)],
+                                        ticket_ids={entity_id: _ticket_id(cls, entity_id,
+                                                                          old)}))  # fmt: skip
     return rows
 
 
 def write_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Append audit rows as multi-row INSERTs (one per 1,000 rows)."""
-    from supportdesk.audit.integrity import row_hash
-    from supportdesk.observability import AUDIT_ROWS
-
     for row in rows:
         row["row_hash"] = row_hash(row)
     AUDIT_ROWS.inc(len(rows))
@@ -244,25 +303,16 @@ def _copy_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
         cursor.close()
 
 
-def ticket_rows(action: str, changes_by_ticket: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return audit rows for Core-level changes of tickets (bulk actions)."""
-    if not changes_by_ticket:
-        return []
-    template = _row(action, "tickets", {}, entity_id=0)  # one context and clock per batch
-    return [
-        dict(template, entity_id=ticket_id, ticket_id=ticket_id, changes=changes)
-        for ticket_id, changes in changes_by_ticket.items()
-    ]
-
-
 def record_event(action: str, *, entity: Any, changes: dict[str, Any] | None = None) -> None:
     """Append one audit row that no model change produces (logins, seals, prunes)."""
-    from supportdesk.extensions import db
-
     if isinstance(entity, tuple):  # (entity_type, entity_id)
-        row = _row(action, entity[0], changes or {}, entity_id=entity[1])
+        entity_type, entity_id = entity
+        ticket_id = None
     else:
-        row = _row(action, entity, changes or {})
+        entity_type, entity_id = entity.__tablename__, _primary_key(entity)
+        key = getattr(entity, "__audit_ticket_key__", None)
+        ticket_id = getattr(entity, key) if key is not None else None
+    row = _row(action, entity_type, entity_id, changes or {}, ticket_id=ticket_id)
     write_rows(db.session.connection(), [row])
 
 
@@ -291,7 +341,7 @@ def _guard(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
     verb, table = match.group(1).split()[0].upper(), match.group(2).lower()
     if table in AUDIT_TABLES and verb != "INSERT" and not conn.info.get("audit_prune"):
         raise UnauditedWriteError(f"the audit log is append-only ({verb} {table} refused)")
-    if table in AUDITED_TABLES and _permit.get() == 0:
+    if table in _audited_tables and _permit.get() == 0:
         raise UnauditedWriteError(
             f"{verb} on {table} outside a flush or audited_bulk(): it would leave no audit row"
         )
@@ -301,8 +351,25 @@ def _refuse_change(mapper: Any, connection: Any, target: Any) -> None:
     raise UnauditedWriteError("audit rows are never changed or deleted")
 
 
+def audited_tables() -> frozenset[str]:
+    """Return the tables of every Auditable model and of their audited collections."""
+    tables: set[str] = set()
+    for cls in audited_classes():
+        mapper = sa.inspect(cls)
+        tables.update(t.name for t in mapper.tables)
+        for attr in cls.__audit_collections__:
+            secondary = mapper.relationships[attr].secondary
+            if secondary is not None:
+                tables.add(secondary.name)
+    return frozenset(tables)
+
+
 def register(session: Any, engine: Engine) -> None:
-    """Install the listeners (idempotent: create_app may run many times per process)."""
+    """Install the listeners (idempotent: create_app may run many times per process).
+
+    The models must be imported first: the guard protects the tables they declare.
+    """
+    _audited_tables.update(audited_tables())
     for name, listener in (
         ("before_flush", _before_flush),
         ("after_flush", _after_flush),

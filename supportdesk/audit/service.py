@@ -6,6 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from supportdesk.audit import integrity
 from supportdesk.audit.listeners import record_event
 from supportdesk.audit.models import AuditLog, AuditSeal
 from supportdesk.errors import DomainError
@@ -16,6 +17,18 @@ _SQLITE_DELETE_TRIGGER = (
     "CREATE TRIGGER audit_logs_no_delete BEFORE DELETE ON audit_logs BEGIN "
     "SELECT RAISE(ABORT, 'the audit log is append-only'); END"
 )
+
+
+def seal_log() -> AuditSeal | None:
+    """Seal the entries written since the last seal and record that it was done.
+
+    :returns: the new seal, or None when there was nothing to seal.
+    """
+    new = integrity.seal()
+    if new is not None:
+        record_event("audit.sealed", entity=("audit_seals", new.id),
+                     changes={"up_to_id": new.last_log_id, "rows": new.row_count})  # fmt: skip
+    return new
 
 
 class PruneError(DomainError):

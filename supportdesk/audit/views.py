@@ -8,11 +8,11 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
-from supportdesk.audit import integrity, queries
-from supportdesk.audit.listeners import record_event
-from supportdesk.auth.policy import admin_required
+from supportdesk.audit import queries
+from supportdesk.audit.service import seal_log
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work
+from supportdesk.policy import admin_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 ID_MAX = 2**62  # larger numbers are no id, and overflow SQLite's integers
@@ -95,10 +95,7 @@ def export() -> ResponseReturnValue:
 def seal() -> ResponseReturnValue:
     """Seal the log now (cron runs ``flask audit seal`` too)."""
     with unit_of_work():
-        new = integrity.seal()
-        if new is not None:
-            record_event("audit.sealed", entity=("audit_seals", new.id),
-                         changes={"up_to_id": new.last_log_id, "rows": new.row_count})  # fmt: skip
+        new = seal_log()
     if new is None:
         flash("Nothing to seal: every entry older than five minutes is sealed already.", "info")
     else:

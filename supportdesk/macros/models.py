@@ -7,6 +7,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from supportdesk.audit.auditable import Auditable
 from supportdesk.db import Base, TimestampMixin, string_enum
 from supportdesk.tags.models import Tag
 from supportdesk.tickets.models import PriorityType, TicketPriority, TicketStatus
@@ -22,8 +23,11 @@ class AssignMode(enum.StrEnum):
     NOBODY = "nobody"
 
 
-class Macro(TimestampMixin, Base):
+class Macro(Auditable, TimestampMixin, Base):
     """A named reply text with placeholders and optional changes to the ticket."""
+
+    __audit_name__ = "macro"
+    __audit_exclude__ = frozenset({"updated_at", "version", "updated_by_id"})
 
     __tablename__ = "macros"
     __table_args__ = (
@@ -84,8 +88,11 @@ class Macro(TimestampMixin, Base):
         return f"<Macro {self.name}>"
 
 
-class MacroTag(Base):
+class MacroTag(Auditable, Base):
     """A tag a macro adds (``adds``) or removes (not ``adds``)."""
+
+    __audit_name__ = "macro_tag"
+    __audit_exclude__ = frozenset()
 
     __tablename__ = "macro_tags"
 

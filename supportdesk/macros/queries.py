@@ -25,6 +25,11 @@ class PickerMacro:
     has_actions: bool
 
 
+def option_rows() -> sa.Select[tuple[int, str]]:
+    """Return ``(id, label)`` of every macro, for the ticket pages' option lists."""
+    return sa.select(Macro.id.label("id"), Macro.name.label("label"))
+
+
 def for_picker() -> list[PickerMacro]:
     """Return every macro for the comment box, by name, in one statement."""
     has_tags = sa.exists().where(MacroTag.macro_id == Macro.id)

@@ -21,10 +21,13 @@ from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
 from supportdesk.macros import placeholders
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
+from supportdesk.macros.queries import for_picker
 from supportdesk.tags.models import Tag
+from supportdesk.tickets import rules
 from supportdesk.tickets import service as tickets
-from supportdesk.tickets.bulk import BulkResult, chunks, lock_rows
+from supportdesk.tickets.bulk import BulkResult, check_selection, chunks, select_rows
 from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.rules import Skip, TicketEdit
 from supportdesk.users.models import User
 
 BULK_LIMIT = 1_000  # each ticket is a full single edit (rules, audit), not a set update
@@ -185,8 +188,8 @@ def render_body(macro: Macro, ticket: Ticket, agent: User) -> str:
     )
 
 
-def planned_changes(macro: Macro, ticket: Ticket, actor: User) -> dict[str, Any]:
-    """Return the ticket changes ``macro`` makes (``ticket.tags`` loaded), for update_ticket."""
+def planned_edit(macro: Macro, ticket: Ticket, actor: User) -> TicketEdit:
+    """Return the ticket edit ``macro`` makes (``ticket.tags`` loaded)."""
     changes: dict[str, Any] = {}
     if macro.set_status is not None:
         changes["status"] = macro.set_status
@@ -204,7 +207,7 @@ def planned_changes(macro: Macro, ticket: Ticket, actor: User) -> dict[str, Any]
         have = {t.id for t in tags}
         tags += [a.tag for a in macro.tag_actions if a.adds and a.tag_id not in have]
         changes["tags"] = tags
-    return changes
+    return TicketEdit(**changes)
 
 
 @dataclass
@@ -233,33 +236,27 @@ def apply_macro(
         refused (:class:`tickets.StaleTicketError`) when the ticket moved on since.
     :raises tickets.TicketClosedError: the ticket is closed and the macro does not reopen it.
     """
-    changes = planned_changes(macro, ticket, actor)
-    if changes and expected_version is not None and expected_version != ticket.version:
+    edit = planned_edit(macro, ticket, actor)
+    state = tickets.state_of(ticket)
+    changed = rules.changed_fields(state, edit)
+    if changed and rules.is_stale(state, expected_version=expected_version):
         raise tickets.StaleTicketError(ticket)
     text = render_body(macro, ticket, actor) if body is None else body
-    internal = is_internal or macro.is_internal
+    reopening = rules.reopens(state, changed)
+    touched = changed | ({"comment"} if text.strip() else set())
+    if not reopening and rules.closed_refuses(state, touched):
+        raise tickets.TicketClosedError(
+            f"{ticket.reference} is closed; this macro does not reopen it."
+        )
     result = Applied()
-    status = changes.pop("status", None)
-    reopening = status is not None and status != TicketStatus.CLOSED
-    if ticket.is_closed:
-        if not reopening:
-            raise tickets.TicketClosedError(
-                f"{ticket.reference} is closed; this macro does not reopen it."
-            )
-        result.changed |= _update(ticket, actor, {"status": status})
-        status = None
-    if text.strip():  # the reply goes in before a closing status makes the ticket read-only
+    if reopening:  # a closed ticket takes nothing else until it is open again
+        result.changed |= tickets.update_ticket(ticket, TicketEdit(status=edit.status), actor=actor)
+        edit = edit.without("status")
+    if text.strip():  # before a closing status makes the ticket read-only
+        internal = is_internal or macro.is_internal
         result.comment = tickets.add_comment(ticket, author=actor, body=text, is_internal=internal)
-    if status is not None:
-        changes["status"] = status
-    result.changed |= _update(ticket, actor, changes)
+    result.changed |= tickets.update_ticket(ticket, edit, actor=actor)
     return result
-
-
-def _update(ticket: Ticket, actor: User, changes: dict[str, Any]) -> set[str]:
-    if not changes:
-        return set()
-    return tickets.update_ticket(ticket, actor=actor, expected_version=None, changes=changes)
 
 
 def load_for_apply(macro_id: int) -> Macro | None:
@@ -286,36 +283,15 @@ def apply_bulk(
 ) -> BulkResult:
     """Apply ``macro`` (from :func:`load_for_apply`) to many tickets in one transaction.
 
-    Rows are locked in id order first (as bulk actions do); a ticket changed since the
-    list was loaded, a closed one the macro does not reopen, or one the macro would not
-    change at all is skipped and counted.
+    Rows are locked and judged as bulk actions do (:func:`tickets.bulk.select_rows`);
+    each remaining ticket gets a full single application (rules, audit): a closed one the
+    macro does not reopen, or one it would not change at all, is skipped and counted.
 
-    :raises InvalidMacroError: no selection, or more than :data:`BULK_LIMIT` tickets.
+    :raises InvalidTicketError: no selection, or more than :data:`BULK_LIMIT` tickets.
     """
-    ids = sorted(set(ticket_ids))
-    if not ids:
-        raise InvalidMacroError("Select at least one ticket.")
-    if len(ids) > BULK_LIMIT:
-        raise InvalidMacroError(
-            f"A macro can be applied to at most {BULK_LIMIT:,} tickets at once."
-        )
-    versions = versions or {}
-    result = BulkResult()
-    rows = lock_rows(ids)
-    if len(rows) < len(ids):
-        result.skipped["missing"] += len(ids) - len(rows)
-    reopens = macro.set_status is not None and macro.set_status != TicketStatus.CLOSED
-    chosen = []
-    for row in rows:
-        if (row.id in versions and versions[row.id] != row.version) or (
-            row.id not in versions and loaded_at is not None and row.updated_at > loaded_at
-        ):
-            result.skipped["changed"] += 1
-        elif row.status == TicketStatus.CLOSED and not reopens:
-            result.skipped["closed"] += 1
-        else:
-            chosen.append(row.id)
-    for chunk in chunks(chosen):
+    ids = check_selection(ticket_ids, limit=BULK_LIMIT)
+    rows, result = select_rows(ids, versions=versions, loaded_at=loaded_at)
+    for chunk in chunks([row.id for row in rows]):
         stmt = (
             sa.select(Ticket)
             .where(Ticket.id.in_(chunk))
@@ -324,12 +300,16 @@ def apply_bulk(
             .execution_options(populate_existing=True)
         )
         for ticket in db.session.scalars(stmt):
-            applied = apply_macro(ticket, macro, actor=actor)
+            try:
+                applied = apply_macro(ticket, macro, actor=actor)
+            except tickets.TicketClosedError:
+                result.skipped[Skip.CLOSED] += 1
+                continue
             if applied.changed or applied.comment is not None:
                 result.updated += 1
                 result.numbers.append(ticket.number)
             else:
-                result.skipped["unchanged"] += 1
+                result.skipped[Skip.UNCHANGED] += 1
     return result
 
 
@@ -339,8 +319,6 @@ def picker_options(ticket: Ticket, agent: User) -> list[tuple[Any, str | None]]:
     One statement. A text that cannot be filled in (it cannot happen to a text saved
     through the form) gets None: the box still offers it, and choosing it explains why.
     """
-    from supportdesk.macros.queries import for_picker
-
     options = []
     for macro in for_picker():
         context = context_for(ticket, agent, status=macro.set_status, priority=macro.set_priority)

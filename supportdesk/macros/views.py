@@ -8,12 +8,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from supportdesk.auth.policy import admin_required
 from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
 from supportdesk.macros import placeholders, queries, service
 from supportdesk.macros.forms import MacroForm
 from supportdesk.macros.models import AssignMode, Macro
+from supportdesk.policy import admin_required
 from supportdesk.tickets.forms import choices
 from supportdesk.tickets.models import TicketPriority, TicketStatus
 from supportdesk.tickets.queries import filter_options

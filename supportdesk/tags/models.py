@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from supportdesk.audit.auditable import Auditable
 from supportdesk.db import Base, UTCDateTime, utcnow
 
 ticket_tags = sa.Table(
@@ -18,8 +19,11 @@ ticket_tags = sa.Table(
 )
 
 
-class Tag(Base):
+class Tag(Auditable, Base):
     """A label such as ``billing`` with a colour, attached to any number of tickets."""
+
+    __audit_name__ = "tag"
+    __audit_exclude__ = frozenset()
 
     __tablename__ = "tags"
     __table_args__ = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from supportdesk.auth.policy import admin_required
 from supportdesk.db import unit_of_work
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
+from supportdesk.policy import admin_required
 from supportdesk.tags import queries, service
 from supportdesk.tags.forms import TagForm
 from supportdesk.tags.models import Tag

@@ -16,13 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from supportdesk.audit.listeners import audited_bulk, serialize, ticket_rows, write_rows
+from supportdesk.audit.listeners import audited_bulk, collection_rows, update_rows, write_rows
 from supportdesk.db import parse_id, utcnow
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
-from supportdesk.tickets import followers
+from supportdesk.tickets import followers, rules
 from supportdesk.tickets.models import Ticket, TicketStatus
-from supportdesk.tickets.service import InvalidTicketError, resolved_at_after
+from supportdesk.tickets.rules import InvalidTicketError, Skip
 from supportdesk.users.models import User
 
 BULK_LIMIT = 10_000
@@ -39,20 +39,12 @@ class BulkAction(enum.StrEnum):
     DELETE = "delete"
 
 
-SKIP_REASONS = {
-    "missing": "deleted or missing",
-    "changed": "changed by someone else since the list was loaded",
-    "closed": "closed",
-    "unchanged": "already so",
-}
-
-
 @dataclass
 class BulkResult:
     """How many tickets changed, and why the others did not."""
 
     updated: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[Skip] = field(default_factory=Counter)
     numbers: list[int] = field(default_factory=list)  # the tickets that changed
 
     def summary(self) -> str:
@@ -61,7 +53,7 @@ class BulkResult:
         text = f"{self.updated} {noun} updated"
         if self.skipped:
             reasons = ", ".join(
-                f"{count} {SKIP_REASONS[reason]}" for reason, count in self.skipped.items()
+                f"{count} {rules.SKIP_TEXT[reason]}" for reason, count in self.skipped.items()
             )
             text += f", {sum(self.skipped.values())} skipped: {reasons}"
         return text + "."
@@ -86,7 +78,7 @@ def _resolve_value(action: BulkAction, value: str, actor: User) -> Any:
             return actor
         user_id = parse_id(value)
         user = db.session.get(User, user_id) if user_id is not None else None
-        if user is None or not user.is_active:
+        if user is None:
             raise InvalidTicketError("Choose an active staff member to assign.")
         return user
     if action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG):
@@ -119,26 +111,16 @@ def bulk_update(
         action = BulkAction(action)
     except ValueError:
         raise InvalidTicketError(f"{action!r} is not a bulk action.") from None
-    ids = sorted(set(ticket_ids))
-    if not ids:
-        raise InvalidTicketError("Select at least one ticket.")
-    if len(ids) > BULK_LIMIT:
-        raise InvalidTicketError(f"A bulk action takes at most {BULK_LIMIT:,} tickets.")
+    ids = check_selection(ticket_ids, limit=BULK_LIMIT)
     target = _resolve_value(action, value, actor)
-    versions = versions or {}
     now = utcnow()
-    result = BulkResult()
-
-    rows = lock_rows(ids)
-    if len(rows) < len(ids):
-        result.skipped["missing"] += len(ids) - len(rows)
+    rows, result = select_rows(ids, versions=versions, loaded_at=loaded_at)
     has_tag: set[int] = set()
     if action in (BulkAction.ADD_TAG, BulkAction.REMOVE_TAG):
         has_tag = _tickets_with_tag(target.id, [r.id for r in rows])
-
     chosen: list[Any] = []
     for row in rows:
-        reason = _skip_reason(row, action, target, versions, loaded_at, has_tag)
+        reason = _skip_reason(row, action, target, has_tag)
         if reason:
             result.skipped[reason] += 1
         else:
@@ -154,6 +136,51 @@ def bulk_update(
         if isinstance(obj, Ticket) and obj.id in changed:
             db.session.expire(obj)
     return result
+
+
+def check_selection(ticket_ids: Iterable[int], *, limit: int) -> list[int]:
+    """Return the selected ids, sorted and unique.
+
+    :raises InvalidTicketError: nothing selected, or more than ``limit`` tickets.
+    """
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        raise InvalidTicketError("Select at least one ticket.")
+    if len(ids) > limit:
+        raise InvalidTicketError(f"A bulk action takes at most {limit:,} tickets.")
+    return ids
+
+
+def select_rows(
+    ids: Sequence[int],
+    *,
+    versions: Mapping[int, int] | None,
+    loaded_at: dt.datetime | None,
+) -> tuple[list[Any], BulkResult]:
+    """Lock the live tickets ``ids``; return those not stale, and a result counting the rest.
+
+    Shared by every bulk path (actions, macros): missing and stale tickets are judged
+    here, once, by the rulebook.
+    """
+    versions = versions or {}
+    result = BulkResult()
+    rows = lock_rows(ids)
+    if len(rows) < len(ids):
+        result.skipped[Skip.MISSING] += len(ids) - len(rows)
+    fresh = []
+    for row in rows:
+        if rules.is_stale(row_state(row), expected_version=versions.get(row.id),
+                          loaded_at=loaded_at):  # fmt: skip
+            result.skipped[Skip.CHANGED] += 1
+        else:
+            fresh.append(row)
+    return fresh, result
+
+
+def row_state(row: Any) -> rules.TicketState:
+    """Return what the rules need of a row read by :func:`lock_rows`."""
+    return rules.TicketState(status=row.status, version=row.version, updated_at=row.updated_at,
+                             resolved_at=row.resolved_at, assignee_id=row.assignee_id)  # fmt: skip
 
 
 def lock_rows(ids: Sequence[int]) -> list[Any]:
@@ -185,30 +212,21 @@ def _tickets_with_tag(tag_id: int, ids: Sequence[int]) -> set[int]:
     return found
 
 
-def _skip_reason(
-    row: Any,
-    action: BulkAction,
-    target: Any,
-    versions: Mapping[int, int],
-    loaded_at: dt.datetime | None,
-    has_tag: set[int],
-) -> str | None:
-    if row.id in versions and versions[row.id] != row.version:
-        return "changed"
-    if row.id not in versions and loaded_at is not None and row.updated_at > loaded_at:
-        return "changed"
-    reopening = action == BulkAction.STATUS and target != TicketStatus.CLOSED
-    if row.status == TicketStatus.CLOSED and not reopening and action != BulkAction.DELETE:
-        return "closed"
-    if action == BulkAction.STATUS and row.status == target:
-        return "unchanged"
-    if action == BulkAction.ASSIGN and row.assignee_id == (target.id if target else None):
-        return "unchanged"
-    if action == BulkAction.ADD_TAG and row.id in has_tag:
-        return "unchanged"
-    if action == BulkAction.REMOVE_TAG and row.id not in has_tag:
-        return "unchanged"
-    return None
+def _skip_reason(row: Any, action: BulkAction, target: Any, has_tag: set[int]) -> Skip | None:
+    """Judge one row by the rulebook, as a single edit of the same change would be."""
+    state = row_state(row)
+    if action == BulkAction.DELETE:
+        return None  # the trash is not an edit: closed tickets can be trashed too
+    if action == BulkAction.STATUS:
+        changed = {"status"} if row.status != target else set()
+    elif action == BulkAction.ASSIGN:
+        changed = {"assignee"} if row.assignee_id != (target.id if target else None) else set()
+    elif action == BulkAction.ADD_TAG:
+        changed = set() if row.id in has_tag else {"tags"}
+    else:
+        changed = {"tags"} if row.id in has_tag else set()
+    assignee = (target.is_active, target.id) if action == BulkAction.ASSIGN and target else None
+    return rules.skip_reason(state, changed, assignee=assignee)
 
 
 def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: dt.datetime) -> None:
@@ -217,7 +235,7 @@ def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: d
         # Group by the resolved_at each row gets from the status rule: at most three groups.
         groups: dict[Any, list[int]] = {}
         for row in rows:
-            resolved = resolved_at_after(target, row.resolved_at, now)
+            resolved = rules.resolved_at_after(target, row.resolved_at, now)
             key = "keep" if resolved == row.resolved_at else resolved
             groups.setdefault(key, []).append(row.id)
         for key, ids in groups.items():
@@ -250,31 +268,24 @@ def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: d
 def _audit_rows(
     action: BulkAction, target: Any, rows: list[Any], actor: User, now: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Old and new values of every changed ticket, as the listener would record them."""
-    changes: dict[int, dict[str, Any]] = {}
-    name = "ticket.updated"
+    """Old and new values of every changed ticket, built by the listener's own builders."""
+    if action == BulkAction.ADD_TAG:
+        return collection_rows(Ticket, "tags", [(r.id, [target.id], []) for r in rows])
+    if action == BulkAction.REMOVE_TAG:
+        return collection_rows(Ticket, "tags", [(r.id, [], [target.id]) for r in rows])
+    items = []
     for row in rows:
         if action == BulkAction.STATUS:
-            change = {"status": {"old": row.status.value, "new": target.value}}
-            resolved = resolved_at_after(target, row.resolved_at, now)
-            if resolved != row.resolved_at:
-                change["resolved_at"] = {"old": serialize(row.resolved_at),
-                                         "new": serialize(resolved)}  # fmt: skip
+            resolved = rules.resolved_at_after(target, row.resolved_at, now)
+            old = {"status": row.status, "resolved_at": row.resolved_at}
+            new = {"status": target, "resolved_at": resolved}
         elif action == BulkAction.ASSIGN:
-            change = {"assignee_id": {"old": row.assignee_id,
-                                      "new": target.id if target else None}}  # fmt: skip
-        elif action == BulkAction.DELETE:
-            name = "ticket.deleted"
-            change = {"deleted_at": {"old": None, "new": serialize(now)},
-                      "deleted_by_id": {"old": None, "new": actor.id}}  # fmt: skip
-        elif action == BulkAction.ADD_TAG:
-            name = "ticket.tag_added"
-            change = {"tags": {"added": [target.id]}}
-        else:
-            name = "ticket.tag_removed"
-            change = {"tags": {"removed": [target.id]}}
-        changes[row.id] = change
-    return ticket_rows(name, changes)
+            old, new = {"assignee_id": row.assignee_id}, {"assignee_id": target and target.id}
+        else:  # DELETE
+            old = {"deleted_at": None, "deleted_by_id": None}
+            new = {"deleted_at": now, "deleted_by_id": actor.id}
+        items.append((row.id, old, new))
+    return update_rows(Ticket, items)
 
 
 def _update(ids: Sequence[int], values: dict[str, Any]) -> None:

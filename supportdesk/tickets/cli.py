@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -12,15 +13,19 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from supportdesk.attachments.service import sweep_unreferenced_files
+from supportdesk.audit import queries as audit_queries
+from supportdesk.audit.cli import group as audit_group
 from supportdesk.audit.context import acting_as
+from supportdesk.audit.models import AuditLog
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import parse_id, unit_of_work
+from supportdesk.errors import DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag
-from supportdesk.tickets import export, search
+from supportdesk.tickets import backfill, export, search
 from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets.queries import SORT_KEYS, TicketFilters, parse_reference
-from supportdesk.tickets.service import purge_ticket
+from supportdesk.tickets.service import purge_tickets
 from supportdesk.users.models import User
 
 group = AppGroup("tickets", help="Ticket administration.")
@@ -46,17 +51,14 @@ def purge_command(references: tuple[str, ...], yes: bool) -> None:
     missing = [n for n in numbers if n not in found]
     if missing:
         raise click.ClickException("No such ticket: " + ", ".join(f"SD-{n}" for n in missing))
-    live = [t.reference for t in tickets if t.deleted_at is None]
-    if live:
-        raise click.ClickException(
-            "Only tickets in the trash can be purged; delete these first: " + ", ".join(live)
-        )
     listing = ", ".join(t.reference for t in tickets)
-    if not yes:
+    if not yes and all(t.deleted_at is not None for t in tickets):
         click.confirm(f"Purge {listing} for good? This cannot be undone", abort=True)
-    with acting_as("cli:tickets-purge"), unit_of_work():
-        for ticket in tickets:
-            purge_ticket(ticket)
+    try:
+        with acting_as("cli:tickets-purge"), unit_of_work():
+            purge_tickets(tickets)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
     removed = sweep_unreferenced_files()
     click.echo(f"Purged {listing}; removed {removed} stored files no longer used.")
 
@@ -156,8 +158,6 @@ def backfill_due_at_command(batch_size: int, quiet: bool) -> None:
     filled, so an interrupted run is simply started again. Run it between the revisions
     e1f2a3b4c5d6 and f2a3b4c5d6e7 on a big desk (see README, "Upgrading").
     """
-    from supportdesk.tickets import backfill
-
     missing = backfill.missing_due_at()
     if not missing:
         click.echo("Every ticket has its due time; nothing to do.")
@@ -171,3 +171,37 @@ def backfill_due_at_command(batch_size: int, quiet: bool) -> None:
     ):
         filled = backfill.backfill_due_at(batch_size=batch_size, progress=bar.update)
     click.echo(f"Stamped the due time on {filled:,} tickets.")
+
+
+@audit_group.command("show")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def show_command(reference: str, as_json: bool) -> None:
+    """Print a ticket's history (``flask audit show SD-1042``), purged tickets too."""
+    number = parse_reference(reference)
+    if number is None:
+        raise click.ClickException(f"{reference!r} is not a ticket number.")
+    ticket_id = db.session.scalar(sa.select(Ticket.id).where(Ticket.number == number))
+    if ticket_id is None:  # purged: find it by the number its creation recorded
+        ticket_id = db.session.scalar(
+            sa.select(AuditLog.entity_id).where(
+                AuditLog.action == "ticket.created",
+                AuditLog.changes["number"]["new"].as_integer() == number,
+            )
+        )
+    if ticket_id is None:
+        raise click.ClickException(f"No history for SD-{number}.")
+    entries = audit_queries.ticket_history(ticket_id)
+    people = dict(db.session.execute(sa.select(User.id, User.full_name)).all())
+    tags = dict(db.session.execute(sa.select(Tag.id, Tag.name)).all())
+    for entry in entries:
+        log = entry.log
+        if as_json:
+            click.echo(json.dumps({"id": log.id, "at": log.occurred_at.isoformat(),
+                                   "actor": entry.actor_name, "action": log.action,
+                                   "changes": log.changes}, sort_keys=True))  # fmt: skip
+        else:
+            when = log.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(
+                f"{when}  {entry.actor_name:<20}  {audit_queries.describe(entry, people, tags)}"
+            )

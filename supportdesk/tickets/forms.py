@@ -31,6 +31,7 @@ from wtforms.widgets import HiddenInput
 
 from supportdesk.db import parse_id
 from supportdesk.tickets.models import TicketPriority, TicketStatus
+from supportdesk.tickets.queries import TicketFilters
 
 
 def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
@@ -143,6 +144,40 @@ class TicketFilterForm(FlaskForm):
     cursor = HiddenField()
     include_deleted = BooleanField("Include deleted (admins)")
     following = BooleanField("Only tickets I follow")
+
+    ARGS = ("q", "status", "priority", "assignee", "tag", "created_from", "created_to",
+            "sort", "dir", "include_deleted", "following")  # fmt: skip
+
+    def filters(self) -> TicketFilters:
+        """Return the valid filters; an invalid field is treated (and shown) as not given."""
+        value = {name: self[name].data for name in self.ARGS if name not in self.errors}
+        for name in self.errors:  # show invalid fields as unfiltered
+            self[name].data = self[name].default
+        return TicketFilters(
+            q=(value.get("q") or "").strip(),
+            statuses=[TicketStatus(s) for s in value.get("status") or []],
+            priorities=[TicketPriority(p) for p in value.get("priority") or []],
+            assignee=(value.get("assignee") or "").strip(),
+            tag_ids=list(value.get("tag") or []),
+            created_from=value.get("created_from"),
+            created_to=value.get("created_to"),
+            sort=value.get("sort") or "created",
+            direction=value.get("dir") or "desc",
+            include_deleted=bool(value.get("include_deleted")),
+            following=bool(value.get("following")),
+        )
+
+    def query_args(self) -> dict[str, Any]:
+        """Return the current filters as query arguments (for paging and bulk links)."""
+        args: dict[str, Any] = {}
+        for name in self.ARGS:
+            value = self[name].data
+            if value in (None, "", [], False):
+                continue
+            if value is True:
+                value = "y"
+            args[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        return args
 
 
 class TakeNextForm(FlaskForm):

@@ -3,7 +3,8 @@
 Merging B into A moves B's replies and notes (with their attachments) to A, where they
 join A's conversation in time order; A gets the union of both tickets' tags; B is closed
 with ``merged_into_id`` pointing at A, and each ticket gets an internal note saying what
-happened. Every change is an ordinary ORM change, so the audit trail records it on both
+happened. Every change goes through the ticket service (the rulebook: tags and status by
+``update_ticket``, the notes by ``add_comment``), so the audit trail records it on both
 tickets (B: status, resolved_at, merged_into_id; A: tags, the moved comments, the note).
 
 Both rows are locked (``SELECT … FOR UPDATE`` in id order, so two merges never deadlock)
@@ -19,9 +20,9 @@ from sqlalchemy.orm import selectinload
 from supportdesk.attachments.models import Attachment
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
-from supportdesk.tickets import followers
+from supportdesk.tickets import followers, service
 from supportdesk.tickets.models import Comment, Ticket, TicketFollower, TicketStatus
-from supportdesk.tickets.service import _apply_status
+from supportdesk.tickets.rules import TicketEdit
 from supportdesk.users.models import User
 
 
@@ -65,17 +66,15 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
     )
     missing = [tag for tag in source.tags if tag not in target.tags]
     if missing:
-        target.tags = sorted([*target.tags, *missing], key=lambda t: t.name.lower())
+        service.update_ticket(target, TicketEdit(tags=[*target.tags, *missing]), actor=actor)
     moved = f"{len(comments)} repl{'y' if len(comments) == 1 else 'ies'}"
-    db.session.add_all([
-        Comment(ticket_id=target.id, author=actor, is_internal=True,
-                body=f"{source.reference} ({source.title}) was merged into this ticket by "
-                     f"{actor.full_name}; {moved} moved here."),
-        Comment(ticket_id=source.id, author=actor, is_internal=True,
-                body=f"Merged into {target.reference} by {actor.full_name}."),
-    ])  # fmt: skip
-    if source.status != TicketStatus.CLOSED:
-        _apply_status(source, TicketStatus.CLOSED)
+    service.add_comment(target, author=actor, is_internal=True,
+                        body=f"{source.reference} ({source.title}) was merged into this ticket "
+                             f"by {actor.full_name}; {moved} moved here.")  # fmt: skip
+    if not source.is_closed:
+        note = f"Merged into {target.reference} by {actor.full_name}."
+        service.add_comment(source, author=actor, is_internal=True, body=note)
+        service.update_ticket(source, TicketEdit(status=TicketStatus.CLOSED), actor=actor)
     source.merged_into_id = target.id
     # Whoever followed the duplicate now follows the ticket it went into.
     watching = db.session.scalars(
@@ -102,3 +101,6 @@ def _check(source: Ticket, target: Ticket) -> None:
         raise MergeRefusedError(
             f"{target.reference} was itself merged into another ticket; merge into that one."
         )
+    if target.is_closed:
+        # A closed ticket is read-only: it takes no replies, notes or tags until reopened.
+        raise MergeRefusedError(f"{target.reference} is closed; reopen it first.")

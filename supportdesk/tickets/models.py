@@ -12,6 +12,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from supportdesk.audit.auditable import Auditable
 from supportdesk.config import SLA_DEFAULT_HOURS
 from supportdesk.db import Base, TimestampMixin, string_enum, utcnow
 from supportdesk.users.models import User
@@ -112,8 +113,18 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(sa.BigInteger)
 
 
-class Ticket(TimestampMixin, Base):
+class Ticket(Auditable, TimestampMixin, Base):
     """A customer's request, worked by staff."""
+
+    __audit_name__ = "ticket"
+    # due_at follows priority (and the SLA hours): the priority change is the record.
+    __audit_exclude__ = frozenset(
+        {"updated_at", "version", "updated_by_id", "first_reply_at", "due_at"}
+    )
+    __audit_collections__ = {"tags": "tag"}
+    __audit_soft_delete__ = "deleted_at"
+    __audit_delete_action__ = "purged"
+    __audit_ticket_key__ = "id"
 
     __tablename__ = "tickets"
     __table_args__ = (
@@ -247,9 +258,11 @@ class Ticket(TimestampMixin, Base):
         return f"<Ticket {self.reference}>"
 
 
-class Comment(TimestampMixin, Base):
+class Comment(Auditable, TimestampMixin, Base):
     """A public reply or an internal note on a ticket."""
 
+    __audit_name__ = "comment"
+    __audit_ticket_key__ = "ticket_id"
     __tablename__ = "comments"
     __table_args__ = (sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),)
 

@@ -9,12 +9,13 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from supportdesk import paging
 from supportdesk.attachments.models import Attachment
 from supportdesk.extensions import db
+from supportdesk.paging import InvalidCursorError
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets import search as search_module
 from supportdesk.tickets.models import (
@@ -50,10 +51,6 @@ SORT_KINDS: dict[str, tuple[str, ...]] = {
     "due": ("datetime", "int"),
     "relevance": ("float", "datetime", "int"),
 }
-
-
-class InvalidCursorError(ValueError):
-    """The paging cursor was altered, or belongs to another sort."""
 
 
 @dataclass
@@ -117,28 +114,11 @@ class TicketPage:
         return f"{COUNT_CAP:,}+" if self.total > COUNT_CAP else f"{self.total:,}"
 
 
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt="supportdesk.tickets.cursor")
-
-
-def _key_values(values: tuple[Any, ...]) -> list[Any]:
-    plain: list[Any] = []
-    for value in values:
-        if isinstance(value, dt.datetime):
-            value = value.isoformat()
-        elif isinstance(value, TicketPriority):
-            value = value.value
-        plain.append(value)
-    return plain
-
-
 def encode_cursor(
     secret: str, key: tuple[Any, ...], sort: str, direction: str, towards: str
 ) -> str:
     """Return a signed cursor pointing after (``next``) or before (``prev``) a row's key."""
-    return _serializer(secret).dumps(
-        {"s": sort, "d": direction, "t": towards, "k": _key_values(key)}
-    )
+    return paging.encode_cursor(secret, key, scope="tickets", s=sort, d=direction, t=towards)
 
 
 def decode_cursor(secret: str, token: str, sort: str, direction: str) -> tuple[str, list[Any]]:
@@ -146,40 +126,12 @@ def decode_cursor(secret: str, token: str, sort: str, direction: str) -> tuple[s
 
     :raises InvalidCursorError: the cursor is forged, damaged, or for another sort.
     """
-    try:
-        data = _serializer(secret).loads(token)
-    except BadSignature:
-        raise InvalidCursorError("The page link was damaged; showing the first page.") from None
-    if not isinstance(data, dict) or data.get("s") != sort or data.get("d") != direction:
-        raise InvalidCursorError("The page link belongs to another sort; showing the first page.")
-    kinds = SORT_KINDS[sort]
-    values = data.get("k")
-    if data.get("t") not in ("next", "prev") or not isinstance(values, list):
-        raise InvalidCursorError("The page link was damaged; showing the first page.")
-    if len(values) != len(kinds):
-        raise InvalidCursorError("The page link was damaged; showing the first page.")
-    try:
-        parsed = [_parse_key(kind, value) for kind, value in zip(kinds, values, strict=True)]
-    except (TypeError, ValueError):
-        raise InvalidCursorError("The page link was damaged; showing the first page.") from None
-    return data["t"], parsed
-
-
-def _parse_key(kind: str, value: Any) -> Any:
-    if kind == "datetime":
-        parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("naive")
-        return parsed
-    if kind == "priority":
-        return TicketPriority(value)
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError("not a number")
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("not an integer")
-    return value
+    kinds = [TicketPriority if k == "priority" else k for k in SORT_KINDS[sort]]
+    meta, values = paging.decode_cursor(secret, token, scope="tickets", kinds=kinds,
+                                        expect={"s": sort, "d": direction})  # fmt: skip
+    if meta.get("t") not in ("next", "prev"):
+        raise InvalidCursorError(paging.DAMAGED)
+    return meta["t"], values
 
 
 def filter_conditions(
@@ -370,10 +322,12 @@ class FilterOptions:
     macros: list[Option]
 
 
-def filter_options() -> FilterOptions:
-    """Return all tags, active staff and macros in one statement (a UNION ALL)."""
-    from supportdesk.macros.models import Macro
+def filter_options(*, macros: sa.Select[Any] | None = None) -> FilterOptions:
+    """Return all tags and active staff (and ``macros`` rows) in one statement (UNION ALL).
 
+    :param macros: a select of ``(id, label)`` for the bulk bar's macro choice; the
+        macros package provides it (this package knows no macro).
+    """
     tags_part = sa.select(
         sa.literal("tag").label("kind"), Tag.id, Tag.name.label("label"), Tag.colour
     )
@@ -381,12 +335,13 @@ def filter_options() -> FilterOptions:
         sa.literal("user").label("kind"), User.id, User.full_name.label("label"),
         sa.null().label("colour"),
     ).where(User.is_active.is_(True))  # fmt: skip
-    macro_part = sa.select(
-        sa.literal("macro").label("kind"), Macro.id, Macro.name.label("label"),
-        sa.null().label("colour"),
-    )  # fmt: skip
+    parts = [tags_part, staff_part]
+    if macros is not None:
+        rows = macros.subquery()
+        parts.append(sa.select(sa.literal("macro").label("kind"), rows.c.id, rows.c.label,
+                               sa.null().label("colour")))  # fmt: skip
     options: dict[str, list[Option]] = {"tag": [], "user": [], "macro": []}
-    for row in db.session.execute(sa.union_all(tags_part, staff_part, macro_part)):
+    for row in db.session.execute(sa.union_all(*parts)):
         options[row.kind].append(Option(row.id, row.label, row.colour))
     for values in options.values():
         values.sort(key=lambda o: o.label.lower())
@@ -463,8 +418,25 @@ def matching_ids(filters: TicketFilters, *, user_id: int, limit: int) -> list[in
 TRASH_PAGE = 50
 
 
-def trash_page(before: tuple[dt.datetime, int] | None = None) -> list[Ticket]:
-    """Return deleted tickets, most recently deleted first (keyset on deleted_at, id)."""
+def trash_page(secret: str, cursor: str | None = None) -> tuple[list[Ticket], str | None]:
+    """Return a page of deleted tickets, most recently deleted first, and the next cursor.
+
+    :raises InvalidCursorError: ``cursor`` is damaged.
+    """
+    before = None
+    if cursor:
+        _, before = paging.decode_cursor(secret, cursor, scope="trash", kinds=("datetime", "int"))
+    tickets = _trash_rows(before)
+    more = len(tickets) > TRASH_PAGE
+    tickets = tickets[:TRASH_PAGE]
+    last = tickets[-1] if more and tickets else None
+    next_cursor = None
+    if last is not None and last.deleted_at is not None:
+        next_cursor = paging.encode_cursor(secret, (last.deleted_at, last.id), scope="trash")
+    return tickets, next_cursor
+
+
+def _trash_rows(before: list[Any] | None) -> list[Ticket]:
     stmt = (
         sa.select(Ticket)
         .where(Ticket.deleted_at.is_not(None))

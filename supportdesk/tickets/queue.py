@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from supportdesk.extensions import db
 from supportdesk.tags.models import ticket_tags
 from supportdesk.tickets.models import Ticket, TicketStatus
+from supportdesk.tickets.rules import TicketEdit
 from supportdesk.tickets.service import update_ticket
 from supportdesk.users.models import User
 
@@ -44,7 +45,7 @@ def take_next(agent: User, *, tag_id: int | None = None) -> Ticket | None:
     ticket = db.session.scalars(stmt).first()
     if ticket is None:
         return None
-    update_ticket(ticket, actor=agent, expected_version=ticket.version,
-                  changes={"assignee": agent})  # fmt: skip
+    update_ticket(ticket, TicketEdit(assignee=agent), actor=agent,
+                  expected_version=ticket.version)  # fmt: skip
     db.session.flush()
     return ticket

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
+from supportdesk.audit.auditable import Auditable
 from supportdesk.db import Base, TimestampMixin, string_enum
 
 
@@ -19,8 +20,15 @@ class UserRole(enum.StrEnum):
     ADMIN = "admin"
 
 
-class User(TimestampMixin, UserMixin, Base):
+class User(Auditable, TimestampMixin, UserMixin, Base):
     """A staff member who logs in to the desk."""
+
+    __audit_name__ = "user"
+    # Login bookkeeping is recorded by the user.login / user.login_failed events instead.
+    __audit_exclude__ = frozenset(
+        {"updated_at", "last_login_at", "session_epoch", "failed_logins", "locked_until"}
+    )
+    __audit_secrets__ = {"password_hash": "password"}  # nosec B105 - a column label
 
     __tablename__ = "users"
     __table_args__ = (

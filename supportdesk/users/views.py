@@ -7,9 +7,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from supportdesk.audit.listeners import record_event
-from supportdesk.auth.policy import admin_required
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
+from supportdesk.policy import admin_required
 from supportdesk.users import service
 from supportdesk.users.models import User
 

@@ -10,6 +10,7 @@ from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus, User
 from supportdesk.tickets import service
 from supportdesk.tickets.bulk import bulk_update
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import TagFactory, TicketFactory, UserFactory
 
 
@@ -50,7 +51,7 @@ def test_update_records_only_changed_fields_and_skips_no_ops(app):
     db.session.flush()
     actor = UserFactory()
     service.update_ticket(ticket, actor=actor, expected_version=None,
-                          changes={"title": "New", "status": TicketStatus.RESOLVED})  # fmt: skip
+                          edit=TicketEdit(title="New", status=TicketStatus.RESOLVED))  # fmt: skip
     ticket.title = "New"  # a no-op assignment flushes nothing new
     db.session.flush()
     updates = _logs(AuditLog.entity_id == ticket.id, AuditLog.action == "ticket.updated")
@@ -67,7 +68,7 @@ def test_tag_links_are_recorded_as_added_and_removed_ids(app):
     ticket = TicketFactory(tags=[a])
     db.session.flush()
     actor = UserFactory()
-    service.update_ticket(ticket, actor=actor, expected_version=None, changes={"tags": [b]})
+    service.update_ticket(ticket, actor=actor, expected_version=None, edit=TicketEdit(tags=[b]))
     logs = {log.action: log.changes for log in _ticket_logs(ticket)}
     assert logs["ticket.tag_added"] == {"tags": {"added": [b.id]}}
     assert logs["ticket.tag_removed"] == {"tags": {"removed": [a.id]}}
@@ -81,7 +82,7 @@ def test_soft_delete_restore_and_purge_keep_history(app):
     service.restore_ticket(ticket, actor=actor)
     service.delete_ticket(ticket, actor=actor)
     ticket_id = ticket.id
-    service.purge_ticket(ticket)
+    service.purge_tickets([ticket])
     actions = [log.action for log in _logs(AuditLog.entity_id == ticket_id,
                                            AuditLog.entity_type == "tickets")]  # fmt: skip
     assert actions == ["ticket.created", "ticket.deleted", "ticket.restored", "ticket.deleted",

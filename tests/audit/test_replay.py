@@ -21,6 +21,7 @@ from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import service
 from supportdesk.tickets.bulk import bulk_update
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import TagFactory, UserFactory
 
 EXAMPLES = 200
@@ -74,8 +75,8 @@ def test_every_ticket_can_be_rebuilt_from_the_audit_log(app, agent, login_as):
             ticket = self._pick(data)
             changes = {"title": title, "priority": priority, "tags": [tags[i] for i in tag_ids]}
             with contextlib.suppress(DomainError):  # closed tickets refuse edits; nothing logged
-                service.update_ticket(ticket, actor=staff[1], expected_version=ticket.version,
-                                      changes=changes)  # fmt: skip
+                service.update_ticket(ticket, TicketEdit(**changes), actor=staff[1],
+                                      expected_version=ticket.version)  # fmt: skip
 
         @precondition(lambda self: self.ids)
         @rule(data=st.data(), status=statuses, who=st.integers(0, 3))

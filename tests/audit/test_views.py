@@ -7,6 +7,7 @@ from supportdesk.audit.models import AuditLog
 from supportdesk.extensions import db
 from supportdesk.models import TicketPriority
 from supportdesk.tickets import service
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import TicketFactory, UserFactory
 
 
@@ -14,7 +15,7 @@ def test_ticket_page_shows_a_readable_history_merged_with_comments(agent_client,
     ticket = TicketFactory(tags=[])
     db.session.flush()
     service.update_ticket(ticket, actor=agent, expected_version=None,
-                          changes={"priority": TicketPriority.URGENT})  # fmt: skip
+                          edit=TicketEdit(priority=TicketPriority.URGENT))  # fmt: skip
     agent_client.post(f"/tickets/{ticket.number}/comments", data={"body": "Looking now"})
     page = agent_client.get(f"/tickets/{ticket.number}")
     text = page.text

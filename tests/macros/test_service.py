@@ -10,6 +10,7 @@ from supportdesk.macros import service
 from supportdesk.macros.models import AssignMode, Macro
 from supportdesk.macros.service import InvalidMacroError, MacroValues
 from supportdesk.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.rules import InvalidTicketError
 from supportdesk.tickets.service import StaleTicketError, TicketClosedError
 from tests.factories import TagFactory, TicketFactory, UserFactory
 
@@ -189,7 +190,7 @@ def test_applying_to_many_is_one_transaction_with_each_ticket_audited(app):
         assert actions[1] == "comment.created"
         assert set(actions[2:]) == {"ticket.updated", "ticket.tag_added"}
     assert db.session.scalar(sa.select(sa.func.count()).where(Comment.ticket_id == closed.id)) == 0
-    with pytest.raises(InvalidMacroError, match="at most 1,000"):
+    with pytest.raises(InvalidTicketError, match="at most 1,000"):
         service.apply_bulk(range(1, service.BULK_LIMIT + 2), macro, actor=agent)
 
 

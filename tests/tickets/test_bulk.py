@@ -81,8 +81,8 @@ def test_closed_and_stale_and_missing_tickets_are_skipped_and_reported(actor):
     assert result.updated == 1
     assert dict(result.skipped) == {"missing": 2, "closed": 1, "changed": 1}
     assert result.summary() == (
-        "1 ticket updated, 4 skipped: 2 deleted or missing, 1 closed, "
-        "1 changed by someone else since the list was loaded."
+        "1 ticket updated, 4 skipped: 2 deleted or missing, "
+        "1 changed by someone else since the list was loaded, 1 closed."
     )
     assert _fresh([stale.id])[0].assignee_id is None  # not overwritten
 

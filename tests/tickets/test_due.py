@@ -12,6 +12,7 @@ from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import AuditLog, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import backfill, service
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import TicketFactory, UserFactory
 
 P = TicketPriority
@@ -25,10 +26,10 @@ def test_due_time_is_created_plus_the_priority_sla_and_follows_the_priority(app)
                                    priority=P.URGENT)  # fmt: skip
     assert ticket.due_at == ticket.created_at + dt.timedelta(hours=4)
     service.update_ticket(ticket, actor=agent, expected_version=None,
-                          changes={"priority": P.LOW})  # fmt: skip
+                          edit=TicketEdit(priority=P.LOW))  # fmt: skip
     assert ticket.due_at == ticket.created_at + dt.timedelta(hours=168)
     service.update_ticket(ticket, actor=agent, expected_version=None,
-                          changes={"title": "Still down"})  # fmt: skip
+                          edit=TicketEdit(title="Still down"))  # fmt: skip
     assert ticket.due_at == ticket.created_at + dt.timedelta(hours=168)
 
 

@@ -8,6 +8,7 @@ from supportdesk.extensions import db
 from supportdesk.models import TicketFollower
 from supportdesk.tickets import service
 from supportdesk.tickets.bulk import BulkAction, bulk_update
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import TicketFactory, UserFactory
 
 
@@ -26,7 +27,7 @@ def test_staff_follow_what_they_create_are_assigned_or_comment_on(app):
     created = service.create_ticket(title="Mine", description="d", creator=ana)
     assigned = TicketFactory()
     db.session.flush()
-    service.update_ticket(assigned, actor=ana, expected_version=None, changes={"assignee": ben})
+    service.update_ticket(assigned, actor=ana, expected_version=None, edit=TicketEdit(assignee=ben))
     commented = TicketFactory()
     db.session.flush()
     service.add_comment(commented, author=cy, body="On it", is_internal=True)

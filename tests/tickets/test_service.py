@@ -5,7 +5,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from supportdesk.audit.listeners import audited_bulk
 from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
-from supportdesk.tickets import service
+from supportdesk.tickets import conflicts, service
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
 
 
@@ -16,7 +17,7 @@ def actor(app):
 
 def _update(ticket, actor, **changes):
     return service.update_ticket(
-        ticket, actor=actor, expected_version=ticket.version, changes=changes
+        ticket, TicketEdit(**changes), actor=actor, expected_version=ticket.version
     )
 
 
@@ -97,7 +98,7 @@ def test_stale_version_is_refused(app, actor):
     db.session.flush()
     with pytest.raises(service.StaleTicketError):
         service.update_ticket(
-            ticket, actor=actor, expected_version=ticket.version - 1, changes={"title": "x"}
+            ticket, actor=actor, expected_version=ticket.version - 1, edit=TicketEdit(title="x")
         )
 
 
@@ -152,11 +153,11 @@ def test_tags_change_through_update(app, actor):
 def test_explain_conflict_keeps_both_intentions(app, actor):
     ticket = TicketFactory(title="Old", priority=TicketPriority.LOW, tags=[])
     db.session.flush()
-    loaded = service.editable_values(ticket)
-    token = service.fingerprints(loaded)
+    loaded = conflicts.editable_values(ticket)
+    token = conflicts.fingerprints(loaded)
     _update(ticket, actor, priority=TicketPriority.URGENT, description="Theirs")  # A saves
     submitted = dict(loaded, title="Mine", description="Mine too")  # B's form
-    report = service.explain_conflict(ticket, original=token, submitted=submitted)
+    report = conflicts.explain_conflict(ticket, original=token, submitted=submitted)
     assert report.theirs == {"priority": "urgent", "description": "Theirs"}
     assert report.mine == {"title", "description"}
     assert report.both == {"description"}
@@ -167,8 +168,8 @@ def test_explain_conflict_keeps_both_intentions(app, actor):
 
 def test_explain_conflict_without_a_token_loses_nothing(app, actor):
     ticket = TicketFactory(title="Old", tags=[])
-    submitted = dict(service.editable_values(ticket), title="Mine")
-    report = service.explain_conflict(ticket, original="not json", submitted=submitted)
+    submitted = dict(conflicts.editable_values(ticket), title="Mine")
+    report = conflicts.explain_conflict(ticket, original="not json", submitted=submitted)
     assert report.mine == {"title"}
     assert report.merged["title"] == "Mine"
 

@@ -51,7 +51,7 @@ def test_trash_pages_by_deletion_time(admin_client):
     first = admin_client.get("/tickets/trash")
     assert first.text.count("<tr>") == 51  # header + 50
     assert "Older →" in first.text
-    older = admin_client.get("/tickets/trash?before=garbage")
+    older = admin_client.get("/tickets/trash?cursor=garbage")
     assert "page link was damaged" in older.text
 
 

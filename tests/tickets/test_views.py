@@ -8,6 +8,7 @@ from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import Comment, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import service
+from supportdesk.tickets.rules import TicketEdit
 from tests.factories import CommentFactory, MacroFactory, TagFactory, TicketFactory, UserFactory
 
 
@@ -374,7 +375,7 @@ def test_stale_quick_update_shows_the_conflict_page(agent_client, agent):
     ticket = TicketFactory()
     db.session.flush()
     stale_version = ticket.version
-    service.update_ticket(ticket, actor=agent, expected_version=None, changes={"title": "New"})
+    service.update_ticket(ticket, actor=agent, expected_version=None, edit=TicketEdit(title="New"))
     response = agent_client.post(
         f"/tickets/{ticket.number}/update",
         data={"status": "resolved", "assignee": "", "version": str(stale_version)},

@@ -1,0 +1,200 @@
+"""What the workspace's pages show: list, ticket thread and conflict text (read-only).
+
+The views call these to build a page's context; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from supportdesk.audit import queries as audit_queries
+from supportdesk.desk.service import TicketValues
+from supportdesk.errors import DomainError
+from supportdesk.macros import service as macros
+from supportdesk.paging import InvalidCursorError
+from supportdesk.tickets import conflicts, followers, formtokens, queries, search
+from supportdesk.tickets.forms import (
+    CommentForm,
+    QuickUpdateForm,
+    TicketFilterForm,
+    TicketForm,
+    choices,
+)
+from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
+
+
+@dataclass
+class Listing:
+    """The list page: a page of rows, or a ticket number to go to instead."""
+
+    page: queries.TicketPage | None = None
+    problems: list[str] = field(default_factory=list)
+    go_to: int | None = None
+
+
+def ticket_list(form: TicketFilterForm, *, user: Any, secret: str, sort_given: bool) -> Listing:
+    """Return the list for the (validated) filter form; problems say what was ignored."""
+    problems = [
+        f"{form[name].label.text}: {errors[0]} The filter was ignored."
+        for name, errors in form.errors.items()
+    ]
+    filters = list_filters(form, problems, user=user, sort_given=sort_given)
+    cursor = form.cursor.data or None
+    number = queries.parse_reference(filters.q) if filters.q and not cursor else None
+    if number is not None and queries.ticket_exists(
+        number, include_deleted=filters.include_deleted
+    ):
+        return Listing(go_to=number)
+    try:
+        page = queries.list_tickets(filters, user_id=user.id, secret=secret, cursor=cursor)
+    except InvalidCursorError as exc:
+        problems.append(str(exc))
+        page = queries.list_tickets(filters, user_id=user.id, secret=secret)
+    typed = filters.search
+    if (
+        typed is not None
+        and typed.usable
+        and not page.rows
+        and not cursor
+        and (not search.has_lexemes(typed))
+    ):
+        problems.append(
+            "The search has only very common words (like “the” or “and”), which are "
+            "not indexed; add a more specific word."
+        )
+    return Listing(page=page, problems=problems)
+
+
+def list_filters(
+    form: TicketFilterForm, problems: list[str], *, user: Any, sort_given: bool
+) -> queries.TicketFilters:
+    """Return the list's filters; explain in ``problems`` what had to be left out."""
+    filters = form.filters()
+    if filters.include_deleted and not user.is_admin:
+        problems.append("Only admins can list deleted tickets; they were left out.")
+        filters.include_deleted = False
+        form.include_deleted.data = False
+    if filters.q and not sort_given:
+        filters.sort = form.sort.data = "relevance"  # a search is ranked unless told otherwise
+    if filters.search is not None and not filters.search.usable:
+        problems.append(f"Search: {filters.search.problem}")
+        filters.q = form.q.data = ""
+        del filters.search
+    if filters.sort == "relevance" and not filters.q:
+        filters.sort = form.sort.data = "created"
+    return filters
+
+
+def staff_choices(options: queries.FilterOptions, ticket: Ticket | None) -> list[Any]:
+    """Return the assignee select's choices (an inactive current assignee stays)."""
+    pairs: list[tuple[Any, str]] = [("", "Unassigned")]
+    pairs += [(o.id, o.label) for o in options.staff]
+    # Keep a deactivated assignee selectable on their ticket so the form still validates.
+    if ticket is not None and ticket.assignee is not None and not ticket.assignee.is_active:
+        pairs.append((ticket.assignee.id, f"{ticket.assignee.full_name} (inactive)"))
+    return choices(pairs)
+
+
+def fill_choices(form: TicketForm | QuickUpdateForm, options: queries.FilterOptions,
+                 ticket: Ticket | None = None) -> None:  # fmt: skip
+    """Fill the assignee (and tag) choices of a ticket form."""
+    form.assignee.choices = staff_choices(options, ticket)
+    if isinstance(form, TicketForm):
+        form.tags.choices = choices((o.id, o.label) for o in options.tags)
+
+
+def detail(
+    ticket: Ticket, comment_form: CommentForm, options: queries.FilterOptions, *, user: Any,
+    following: bool | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Return the ticket page's context: the thread with its history, forms, macros."""
+    if not comment_form.form_token.data:
+        comment_form.form_token.data = formtokens.new_form_token()
+    if comment_form.version.data is None:
+        comment_form.version.data = ticket.version
+    picker = macros.picker_options(ticket, user) if not ticket.is_closed else []
+    quick = QuickUpdateForm(
+        formdata=None,
+        status=ticket.status.value,
+        assignee=ticket.assignee_id,
+        version=ticket.version,
+        original=conflicts.fingerprints(conflicts.editable_values(ticket)),
+    )
+    people = {o.id: o.label for o in options.staff}
+    tags = {o.id: o.label for o in options.tags}
+    timeline: list[tuple[str, Any, Any]] = [("comment", c, c.created_at) for c in ticket.comments]
+    for entry in audit_queries.ticket_history(ticket.id):
+        if entry.log.action != "comment.created":  # the comment itself is in the thread
+            text = audit_queries.describe(entry, people, tags)
+            timeline.append(("event", (entry, text), entry.log.occurred_at))
+    timeline.sort(key=lambda item: (item[2], item[0] == "event"))
+    if following is None:
+        following = followers.is_following(ticket.id, user.id)
+    return {"ticket": ticket, "comment_form": comment_form, "quick": quick,
+            "timeline": timeline, "picker": picker, "following": following,
+            "options": options}  # fmt: skip
+
+
+def describe(field: str, value: str, labels: dict[Any, str], tag_labels: dict[Any, str]) -> str:
+    """Return how the conflict page shows a field's value."""
+    if field == "assignee":
+        return labels.get(int(value), "someone") if value else "Unassigned"
+    if field == "tags":
+        return ", ".join(tag_labels.get(int(i), "?") for i in value.split(",") if i) or "no tags"
+    if field == "status":
+        return TicketStatus(value).label
+    if field == "priority":
+        return TicketPriority(value).label
+    return value if len(value) <= 120 else value[:117] + "…"
+
+
+def reply_message(new: Any, macro: Any, changed: set[str]) -> str:
+    """Return the flash message after a reply (and a macro)."""
+    parts = []
+    if new is not None:
+        parts.append("internal note added" if new.is_internal else "reply added")
+    if changed:
+        parts.append(f"changed {', '.join(sorted(changed))}")
+    if macro is None:
+        return parts[0].capitalize() + "."
+    return f"Applied “{macro.name}”: " + ("; ".join(parts) or "nothing needed changing") + "."
+
+
+def insert_macro(form: CommentForm, macro: Any, ticket: Ticket, actor: Any) -> str | None:
+    """Put the macro's text in the reply box after what was typed; return a problem or None."""
+    if macro is None:
+        problem: str | None = "Choose a macro to insert."
+    else:
+        try:
+            text = macros.render_body(macro, ticket, actor)
+        except DomainError as exc:
+            problem = str(exc)
+        else:
+            problem = None
+            typed = (form.body.data or "").rstrip()
+            form.body.data = f"{typed}\n\n{text}" if typed and text else (typed or text)
+            form.is_internal.data = bool(form.is_internal.data or macro.is_internal)
+    if problem is not None:
+        form.macro.errors = [*form.macro.errors, problem]
+    if form.version.data is None:
+        form.version.data = ticket.version
+    return problem
+
+
+def as_strings(values: TicketValues) -> dict[str, str]:
+    """Return the form's values as the conflict page compares them."""
+    return conflicts.as_strings(
+        title=values.title, description=values.description, status=values.status.value,
+        priority=values.priority.value, assignee_id=values.assignee_id, tag_ids=values.tag_ids,
+    )  # fmt: skip
+
+
+def prefill(form: TicketForm, values: dict[str, str]) -> None:
+    """Put comparable string values back into the edit form."""
+    form.title.data = values["title"]
+    form.description.data = values["description"]
+    form.status.data = values["status"]
+    form.priority.data = values["priority"]
+    form.assignee.data = int(values["assignee"]) if values["assignee"] else None
+    form.tags.data = [int(i) for i in values["tags"].split(",") if i]

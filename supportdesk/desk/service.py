@@ -1,0 +1,197 @@
+"""What the staff workspace's forms do: one service call per POST.
+
+Each function takes a typed value built once from a form, runs the whole step (one-time
+form token, the ticket rulebook, attachments, macros) in the caller's transaction and
+returns what the page needs to say. Views commit once and render; they hold no rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from supportdesk.attachments import service as attachments
+from supportdesk.errors import DomainError
+from supportdesk.macros import service as macros
+from supportdesk.macros.models import Macro
+from supportdesk.tags.models import Tag
+from supportdesk.tickets import formtokens, queries, service
+from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, BulkResult, bulk_update
+from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.rules import InvalidTicketError, TicketEdit
+from supportdesk.users.models import User
+
+
+@dataclass(frozen=True)
+class TicketValues:
+    """The ticket form's values, typed (ids are resolved by the service)."""
+
+    title: str
+    description: str
+    status: TicketStatus
+    priority: TicketPriority
+    assignee_id: int | None
+    tag_ids: Sequence[int] = ()
+    new_tag_names: str = ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a create or reply form did: the ticket, and the comment if one was added."""
+
+    ticket_id: int
+    comment_id: int | None = None
+    replayed: bool = False  # the same form was posted before: nothing new was created
+    comment: Comment | None = None
+    changed: set[str] = field(default_factory=set)
+
+
+def _resolve(values: TicketValues, actor: User) -> tuple[User | None, list[Tag]]:
+    return service.resolve_form_values(
+        assignee_id=values.assignee_id, tag_ids=values.tag_ids,
+        new_tag_names=values.new_tag_names, may_create_tags=actor.is_admin,
+    )  # fmt: skip
+
+
+def _edit_of(values: TicketValues, actor: User) -> TicketEdit:
+    assignee, tags = _resolve(values, actor)
+    return TicketEdit(title=values.title, description=values.description, status=values.status,
+                      priority=values.priority, assignee=assignee, tags=tags)  # fmt: skip
+
+
+def submit_ticket(
+    values: TicketValues,
+    *,
+    actor: User,
+    files: list[attachments.PendingFile],
+    form_token: str | None,
+) -> Submitted:
+    """Create a ticket with its attachments, once per form (a replay gets the first one).
+
+    The pending files are discarded when the ticket is not created.
+    """
+    try:
+        claimed = formtokens.claim_form_token(form_token, kind="ticket")
+        if claimed is not None and claimed.ticket_id is not None:
+            attachments.discard(files)
+            return Submitted(claimed.ticket_id, replayed=True)
+        assignee, tags = _resolve(values, actor)
+        ticket = service.create_ticket(
+            title=values.title, description=values.description, creator=actor,
+            priority=values.priority, status=values.status, assignee=assignee, tags=tags,
+        )  # fmt: skip
+        attachments.attach_files(files, ticket_id=ticket.id, uploader=actor)
+        formtokens.record_form_result(form_token, ticket_id=ticket.id)
+    except BaseException:
+        attachments.discard(files)
+        raise
+    return Submitted(ticket.id)
+
+
+def save_edit(
+    ticket: Ticket, values: TicketValues, *, actor: User, expected_version: int | None
+) -> set[str]:
+    """Save the edit form (or the quick update) under the rulebook; return what changed.
+
+    :raises service.StaleTicketError: someone saved the ticket since ``expected_version``.
+    """
+    edit = _edit_of(values, actor)
+    return service.update_ticket(ticket, edit, actor=actor, expected_version=expected_version)
+
+
+@dataclass(frozen=True)
+class ReplyValues:
+    """The reply box: text, internal or not, an optional macro, the version seen."""
+
+    body: str
+    is_internal: bool
+    macro: Macro | None = None
+    version: int | None = None
+
+
+def submit_reply(
+    ticket: Ticket,
+    reply: ReplyValues,
+    *,
+    actor: User,
+    files: list[attachments.PendingFile],
+    form_token: str | None,
+) -> Submitted:
+    """Add a reply or note (with a macro: its changes too) and its files, once per form.
+
+    :raises service.StaleTicketError: a macro would change a ticket that moved on.
+    :raises DomainError: a rule refused it (closed ticket, empty reply, files alone).
+    """
+    try:
+        claimed = formtokens.claim_form_token(form_token, kind="comment")
+        if claimed is not None and claimed.ticket_id is not None:
+            attachments.discard(files)
+            return Submitted(claimed.ticket_id, claimed.comment_id, replayed=True)
+        changed: set[str] = set()
+        if reply.macro is None:
+            comment: Comment | None = service.add_comment(
+                ticket, author=actor, body=reply.body, is_internal=reply.is_internal
+            )
+        else:
+            applied = macros.apply_macro(
+                ticket, reply.macro, actor=actor, body=reply.body.strip() or None,
+                is_internal=reply.is_internal, expected_version=reply.version,
+            )  # fmt: skip
+            comment, changed = applied.comment, applied.changed
+        if comment is not None:
+            attachments.attach_files(files, ticket_id=ticket.id, comment_id=comment.id,
+                                     uploader=actor)  # fmt: skip
+        elif files:
+            raise InvalidTicketError("Attachments need a reply to go with.")
+        formtokens.record_form_result(
+            form_token, ticket_id=ticket.id, comment_id=comment.id if comment else None
+        )
+    except BaseException:
+        attachments.discard(files)
+        raise
+    return Submitted(ticket.id, comment.id if comment else None, comment=comment,
+                     changed=changed)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BulkRequest:
+    """A bulk bar request: the action, its value, and the selection as the list showed it."""
+
+    action: str
+    value: str
+    ids: Sequence[int] = ()
+    versions: dict[int, int] = field(default_factory=dict)
+    loaded_at: dt.datetime | None = None
+    all_matching: queries.TicketFilters | None = None  # every ticket these filters match
+
+
+class ListTooOldError(DomainError):
+    """An "all matching" selection came without the time the list was loaded."""
+
+
+def submit_bulk(request: BulkRequest, *, actor: User) -> BulkResult:
+    """Apply a bulk action or a macro to the selected (or all matching) tickets."""
+    ids = list(request.ids)
+    if request.all_matching is not None:
+        if request.loaded_at is None:
+            raise ListTooOldError("The list was too old to act on; reload it and try again.")
+        ids = queries.matching_ids(request.all_matching, user_id=actor.id, limit=BULK_LIMIT + 1)
+    if request.action == "macro":
+        macro = macros.load_for_apply(int(request.value) if request.value.isdigit() else 0)
+        if macro is None:
+            raise macros.InvalidMacroError("Choose an existing macro.")
+        return macros.apply_bulk(ids, macro, actor=actor, versions=request.versions,
+                                 loaded_at=request.loaded_at)  # fmt: skip
+    return bulk_update(ids, action=request.action, value=request.value, actor=actor,
+                       versions=request.versions, loaded_at=request.loaded_at)  # fmt: skip
+
+
+BULK_ACTIONS = [
+    (BulkAction.STATUS.value, "Set status"),
+    (BulkAction.ASSIGN.value, "Assign to"),
+    (BulkAction.ADD_TAG.value, "Add tag"),
+    (BulkAction.REMOVE_TAG.value, "Remove tag"),
+    (BulkAction.DELETE.value, "Delete"),
+    ("macro", "Apply macro"),
+]

@@ -1,0 +1,227 @@
+"""The ticket rulebook: every decision about changing a ticket, as pure functions.
+
+Every write path (single edit, bulk actions, macros, merge, take next, the CLI, and later
+mail-in and the API) asks these functions, so a rule is written once and the paths cannot
+disagree. Nothing here touches the database: the callers read what a rule needs (a
+:class:`TicketState`) and act on the answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from supportdesk.errors import DomainError
+from supportdesk.tickets.models import FINISHED_STATUSES, TicketPriority, TicketStatus
+
+if TYPE_CHECKING:
+    from supportdesk.tags.models import Tag
+    from supportdesk.users.models import User
+
+TITLE_MAX = 200
+
+
+class Unset(enum.Enum):
+    """The type of :data:`UNSET`: a field an edit leaves as it is."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class TicketEdit:
+    """What one change does to a ticket: each field is a new value or :data:`UNSET`.
+
+    Built once, typed, from a form, a bulk request, a macro or a CLI option and passed
+    down unchanged; ``tags`` is the ticket's whole new tag list.
+    """
+
+    title: str | Unset = UNSET
+    description: str | Unset = UNSET
+    status: TicketStatus | Unset = UNSET
+    priority: TicketPriority | Unset = UNSET
+    assignee: User | None | Unset = UNSET
+    tags: Sequence[Tag] | Unset = UNSET
+
+    def given(self) -> dict[str, Any]:
+        """Return the fields this edit sets, by name."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not UNSET
+        }
+
+    def without(self, *names: str) -> TicketEdit:
+        """Return this edit with ``names`` left unset."""
+        return TicketEdit(**{k: v for k, v in self.given().items() if k not in names})
+
+
+@dataclass(frozen=True)
+class TicketState:
+    """What the rules need to know of a ticket as it is now (a row or a loaded object)."""
+
+    status: TicketStatus
+    version: int
+    updated_at: dt.datetime
+    resolved_at: dt.datetime | None = None
+    assignee_id: int | None = None
+    title: str = ""
+    description: str = ""
+    priority: TicketPriority | None = None
+    tag_ids: frozenset[int] | None = None  # None: not loaded (an edit of tags needs them)
+
+
+class Skip(enum.StrEnum):
+    """Why a change leaves a ticket alone (bulk paths count these; single edits raise)."""
+
+    MISSING = "missing"
+    CHANGED = "changed"
+    CLOSED = "closed"
+    UNCHANGED = "unchanged"
+    INACTIVE = "inactive"
+
+
+SKIP_TEXT = {
+    Skip.MISSING: "deleted or missing",
+    Skip.CHANGED: "changed by someone else since the list was loaded",
+    Skip.CLOSED: "closed",
+    Skip.UNCHANGED: "already so",
+    Skip.INACTIVE: "the person chosen is not active",
+}
+
+
+class InvalidTicketError(DomainError):
+    """The values break a rule (empty title, inactive assignee, …); the message says why."""
+
+
+def clean_title(title: str) -> str:
+    """Return the title with its whitespace collapsed.
+
+    :raises InvalidTicketError: it is empty or longer than 200 characters.
+    """
+    title = " ".join((title or "").split())
+    if not title:
+        raise InvalidTicketError("A ticket needs a title.")
+    if len(title) > TITLE_MAX:
+        raise InvalidTicketError(f"The title can have at most {TITLE_MAX} characters.")
+    return title
+
+
+def clean_description(description: str) -> str:
+    """Return the description stripped.
+
+    :raises InvalidTicketError: it is empty.
+    """
+    description = (description or "").strip()
+    if not description:
+        raise InvalidTicketError("A ticket needs a description.")
+    return description
+
+
+def resolved_at_after(
+    new_status: TicketStatus, resolved_at: dt.datetime | None, now: dt.datetime
+) -> dt.datetime | None:
+    """Return ``resolved_at`` after moving to ``new_status``: the one status rule.
+
+    Resolving (or closing) stamps it; reopening clears it; resolved -> closed keeps it.
+    """
+    if new_status in FINISHED_STATUSES:
+        return resolved_at or now
+    return None
+
+
+def is_stale(
+    state: TicketState,
+    *,
+    expected_version: int | None = None,
+    loaded_at: dt.datetime | None = None,
+) -> bool:
+    """Whether the ticket moved on since the editor saw it.
+
+    A known version is compared exactly; without one (an "all matching" selection) a
+    ticket updated after the list was loaded counts as changed.
+    """
+    if expected_version is not None:
+        return expected_version != state.version
+    return loaded_at is not None and state.updated_at > loaded_at
+
+
+def assignee_acceptable(is_active: bool, user_id: int, current_id: int | None) -> bool:
+    """Whether a person may be the assignee: active, or already assigned (history stays)."""
+    return is_active or user_id == current_id
+
+
+def changed_fields(state: TicketState, edit: TicketEdit) -> set[str]:
+    """Return the fields ``edit`` would really change (same value: not a change).
+
+    Titles and descriptions are compared as they would be saved (whitespace cleaned).
+    """
+    changed = set()
+    for name, value in edit.given().items():
+        if name == "title":
+            same = " ".join((value or "").split()) == state.title
+        elif name == "description":
+            same = (value or "").strip() == state.description
+        elif name == "status":
+            same = TicketStatus(value) == state.status
+        elif name == "priority":
+            same = TicketPriority(value) == state.priority
+        elif name == "assignee":
+            same = (value.id if value is not None else None) == state.assignee_id
+        else:  # tags
+            if state.tag_ids is None:
+                raise ValueError("an edit of tags needs the ticket's tags loaded")
+            same = frozenset(t.id for t in value) == state.tag_ids
+        if not same:
+            changed.add(name)
+    return changed
+
+
+def closed_refuses(state: TicketState, changed: Iterable[str]) -> bool:
+    """Whether a closed ticket refuses these changes: closed is read-only but for reopening."""
+    return state.status == TicketStatus.CLOSED and bool(set(changed) - {"status"})
+
+
+def reopens(state: TicketState, changed: Iterable[str]) -> bool:
+    """Whether a change reopens a closed ticket (then it is applied first, the rest after)."""
+    return state.status == TicketStatus.CLOSED and "status" in set(changed)
+
+
+def skip_reason(
+    state: TicketState,
+    changed: set[str],
+    *,
+    expected_version: int | None = None,
+    loaded_at: dt.datetime | None = None,
+    assignee: tuple[bool, int] | None = None,
+) -> Skip | None:
+    """Return why a change must leave the ticket alone, or None to go ahead.
+
+    :param changed: what the change would alter (:func:`changed_fields`).
+    :param assignee: ``(is_active, id)`` of a new assignee, when the change assigns one.
+    The order is the same on every path: stale first, then nothing to do, then closed,
+    then an unacceptable assignee.
+    """
+    if is_stale(state, expected_version=expected_version, loaded_at=loaded_at):
+        return Skip.CHANGED
+    if not changed:
+        return Skip.UNCHANGED
+    if closed_refuses(state, changed):
+        return Skip.CLOSED
+    if (
+        assignee is not None
+        and "assignee" in changed
+        and not assignee_acceptable(assignee[0], assignee[1], state.assignee_id)
+    ):
+        return Skip.INACTIVE
+    return None
+
+
+def may_comment(state: TicketState) -> bool:
+    """Whether a reply or note may be added: not on a closed ticket."""
+    return state.status != TicketStatus.CLOSED
