@@ -120,8 +120,6 @@ def update_ticket(
         ticket.due_at = due_at_for(ticket.priority, ticket.created_at)
     if "assignee" in wanted:
         ticket.assignee = _check_assignee(values["assignee"], current=ticket.assignee_id)
-        if ticket.assignee is not None:
-            followers.follow([ticket.id], ticket.assignee.id)
     if "tags" in wanted:
         ticket.tags = sorted(values["tags"], key=lambda t: t.name.lower())
     if "status" in wanted:
@@ -131,6 +129,10 @@ def update_ticket(
     ticket.updated_by = actor
     ticket.updated_at = utcnow()
     db.session.flush()  # the version check in SQL: a concurrent writer raises StaleDataError
+    if "assignee" in wanted and ticket.assignee is not None:
+        # After the flush: its statement would autoflush the ticket half-edited, bumping the
+        # version twice for one save (the rulebook test caught it: bulk bumps once).
+        followers.follow([ticket.id], ticket.assignee.id)
     return wanted
 
 
