@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 export SUPPORTDESK_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help install lock audit run serve db-upgrade db-migrate test test-sqlite test-postgresql lint lint-migrations fmt check bench clean
+.PHONY: help install lock audit run serve db-upgrade db-migrate test test-thorough test-sqlite test-postgresql lint lint-migrations fmt check bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -46,9 +46,10 @@ db-upgrade: install ## Apply migrations to the configured database
 db-migrate: install ## Autogenerate a migration: make db-migrate m="add ticket priority"
 	$(BIN)/flask db migrate -m "$(m)"
 
-lint: install ## ruff format --check and ruff check
+lint: install ## ruff format --check, ruff check and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 fmt: install ## Format and fix what ruff can
 	$(BIN)/ruff format .
@@ -63,12 +64,21 @@ test-postgresql: install ## Run the suite on PostgreSQL (SUPPORTDESK_TEST_PG_URL
 lint-migrations: install ## Lint every revision's PostgreSQL SQL with squawk (waivers: SQUAWK_WAIVERS in the revision)
 	$(BIN)/python migrations/lint.py
 
-test: lint lint-migrations audit test-sqlite test-postgresql ## Lint, lint migrations, audit, then the whole suite on SQLite and on PostgreSQL
+test: install ## Lint, type-check, lint migrations, audit and the whole suite on SQLite and PostgreSQL, side by side (time table at the end)
+	$(BIN)/python tests/phases.py \
+	  "lint=make --no-print-directory lint" \
+	  "migrations=$(BIN)/python migrations/lint.py" \
+	  "audit=$(BIN)/python security/audit.py" \
+	  "sqlite=$(BIN)/pytest -p no:cacheprovider --backend=sqlite $(PYTEST_ARGS)" \
+	  "postgresql=$(BIN)/pytest -p no:cacheprovider --backend=postgresql $(PYTEST_ARGS)"
+
+test-thorough: install ## make test with today's deeper counts (500 fuzz examples per form)
+	TEST_FUZZ_EXAMPLES=500 $(MAKE) --no-print-directory test
 
 check: test ## Alias of test
 
 clean: ## Remove caches (keeps .venv and instance/)
-	rm -rf .pytest_cache .ruff_cache .hypothesis test-results build $(VENV)-lock
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis test-results build $(VENV)-lock
 
 bench: install ## Benchmark at 1M tickets on PostgreSQL (BENCH_TICKETS=100000 for a quick run)
 	$(BIN)/python bench/run.py

@@ -181,7 +181,7 @@ def db_explain_command(path: str, email: str | None, full: bool) -> None:
     PLAN on SQLite), rolled back. Opening a ticket page records the visit for that user.
     """
     try:
-        status, plans = explain_page(current_app._get_current_object(), path, email=email)
+        status, plans = explain_page(current_app._get_current_object(), path, email=email)  # type: ignore[attr-defined]  # the proxy's object
     except ExplainError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"GET {path}: {status}, {len(plans)} SELECT statements")

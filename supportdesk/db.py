@@ -12,7 +12,7 @@ from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,6 +39,10 @@ def include_object(
     if type_ == "table" and name and name.startswith(_FTS_TABLES):
         return False
     return not (type_ in ("column", "index") and name in SCHEMA_OUTSIDE_MODELS)
+
+
+# A column in a query: a mapped attribute (Ticket.created_at) or any SQL expression.
+SQLColumn = sa.ColumnElement[Any] | QueryableAttribute[Any]
 
 
 def parse_id(text: str) -> int | None:

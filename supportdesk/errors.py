@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, current_app, g, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -45,7 +46,7 @@ def render_error(code: int, *, title: str, message: str) -> tuple[str, int]:
         return render_template("errors/generic.html", **context), code
 
 
-def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
     if exc.code is None or exc.code < 400:
         return exc.get_response()
     body, code = render_error(exc.code, title=exc.name, message=exc.description or "")
@@ -98,7 +99,7 @@ def _database_unavailable(exc: Exception) -> tuple[str, int] | tuple[str, int, d
     title, message = _explain(exc)
     # Rendering would look the user up (Flask-Login's template context), which needs the
     # database that just failed: the page is shown as to a visitor instead.
-    g._login_user = current_app.login_manager.anonymous_user()
+    g._login_user = current_app.login_manager.anonymous_user()  # type: ignore[attr-defined]  # Flask-Login sets it on the app
     body, code = render_error(503, title=title, message=message)
     return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 

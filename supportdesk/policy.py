@@ -21,4 +21,4 @@ def admin_required(view: F) -> F:
             abort(403, "This page is for admins.")
         return view(*args, **kwargs)
 
-    return wrapped  # type: ignore[return-value]
+    return wrapped  # type: ignore[return-value]  # functools.wraps keeps the signature

@@ -413,7 +413,7 @@ class _PostgresWriter(_Writer):
                 continue  # drain the queue; the error is raised by close()
             sql, buffer = item
             try:
-                cursor = self._dbapi.cursor()  # type: ignore[union-attr]
+                cursor = self._dbapi.cursor()  # type: ignore[union-attr]  # set for PostgreSQL above
                 try:
                     if buffer is None:
                         cursor.execute(sql)
@@ -486,10 +486,10 @@ class _SQLiteWriter(_Writer):
 
     def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
         converted = [r[:5] + (_PRIORITY_FROM_RANK[r[5]],) + r[6:] for r in rows]
-        self._insert(Ticket.__table__, TICKET_COLUMNS, converted)  # type: ignore[arg-type]
+        self._insert(_TABLES[0], TICKET_COLUMNS, converted)
 
     def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
-        self._insert(Comment.__table__, COMMENT_COLUMNS, rows)  # type: ignore[arg-type]
+        self._insert(_TABLES[1], COMMENT_COLUMNS, rows)
 
     def write_links(self, rows: list[tuple[Any, ...]]) -> None:
         self._insert(ticket_tags, LINK_COLUMNS, rows)
@@ -498,16 +498,19 @@ class _SQLiteWriter(_Writer):
 _PRIORITY_FROM_RANK = {p.rank: p for p in TicketPriority}
 
 
+_TABLES: tuple[sa.Table, ...] = (Ticket.__table__, Comment.__table__, ticket_tags)  # type: ignore[assignment]  # mapped tables are Tables
+
+
 def _outgoing_foreign_keys() -> list[sa.ForeignKeyConstraint]:
     """Return the foreign keys of the tables the seed fills."""
-    tables = (Ticket.__table__, Comment.__table__, ticket_tags)
+    tables = _TABLES
     return [fk for table in tables for fk in sorted(table.foreign_key_constraints,
                                                      key=lambda c: str(c.name))]  # fmt: skip
 
 
 def _secondary_indexes() -> list[sa.Index]:
     """Return the non-unique indexes of the tables the seed fills."""
-    tables = (Ticket.__table__, Comment.__table__, ticket_tags)
+    tables = _TABLES
     return [ix for table in tables for ix in sorted(table.indexes, key=lambda i: str(i.name))
             if not ix.unique]  # fmt: skip
 

@@ -10,6 +10,7 @@ import uuid
 
 import sqlalchemy.exc as sa_exc
 from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
 from supportdesk import querystats
@@ -92,7 +93,7 @@ def _end_request(exc: BaseException | None) -> None:
         reset_context(token)
 
 
-def _require_login() -> Response | None:
+def _require_login() -> ResponseReturnValue | None:
     if request.endpoint in ("static", "metrics.metrics") or (request.endpoint or "").startswith(
         "health."
     ):

@@ -103,8 +103,12 @@ def _ticket_id(cls: type[Any], entity_id: Any, values: Mapping[str, Any]) -> int
     if key is None:
         return None
     if key == "id":
-        return entity_id  # type: ignore[no-any-return]
+        return entity_id
     return values.get(key)
+
+
+def _table(cls: type[Any]) -> str:
+    return str(sa.inspect(cls).persist_selectable.name)
 
 
 def _hide_secrets(cls: type[Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +241,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:
             changes = {k: {"old": v, "new": None} for k, v in before.items()
                        if k in _columns(cls)}  # fmt: skip
             rows.append(_row(f"{cls.__audit_name__}.{cls.__audit_delete_action__}",
-                             cls.__tablename__, entity_id, _hide_secrets(cls, changes),
+                             _table(cls), entity_id, _hide_secrets(cls, changes),
                              ticket_id=_ticket_id(cls, entity_id, before), base=base))  # fmt: skip
     write_rows(session.connection(), rows)
 
@@ -278,7 +282,7 @@ def write_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     elif rows:
         # executemany: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs of up to
         # 1,000 rows from one cached statement (a .values(list) would recompile each time).
-        connection.execute(sa.insert(AuditLog.__table__), rows)
+        connection.execute(sa.insert(AuditLog), rows)
 
 
 COPY_FROM = 500  # rows; a bulk action's audit rows go in by COPY on PostgreSQL
@@ -296,7 +300,7 @@ def _copy_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
         buffer.write("\t".join(copy_field(v) for v in values))
         buffer.write("\n")
     buffer.seek(0)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open: we are in a transaction
     try:
         cursor.copy_expert(f"COPY audit_logs ({', '.join(_COPY_COLUMNS)}) FROM STDIN", buffer)
     finally:

@@ -152,7 +152,7 @@ def export(filters: AuditFilters, columns: Sequence[str]) -> Iterator[Any]:
 
 def rebuild_tickets(ticket_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
     """Rebuild tickets' audited state from the log alone (purged ones vanish)."""
-    states: dict[int, dict[str, Any]] = {}
+    states: dict[Any, dict[str, Any]] = {}
     stmt = (
         sa.select(AuditLog)
         .where(AuditLog.entity_type == "tickets")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
@@ -47,7 +49,7 @@ def _filters() -> tuple[AuditFilterForm, queries.AuditFilters, list[str]]:
                 for n, e in form.errors.items()]  # fmt: skip
     ok = {name: name not in form.errors for name in form.data}
 
-    def value(name: str) -> object:
+    def value(name: str) -> Any:
         return getattr(form, name).data if ok[name] else None
 
     filters = queries.AuditFilters(

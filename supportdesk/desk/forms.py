@@ -38,7 +38,7 @@ class VersionsField(Field):
 
     def process(self, formdata: Any, data: Any = None, extra_filters: Any = None) -> None:
         """Read every ``v<id>`` key of the form data."""
-        self.process_errors = []
+        self.process_errors: list[Any] = []
         self.data: dict[int, int] = {}
         for key in formdata or ():
             match = _VERSION_KEY.match(key)

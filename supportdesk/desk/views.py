@@ -302,8 +302,8 @@ def _conflict(number: int, form: TicketForm, submitted: dict[str, str]) -> Respo
     form.original.data = conflicts.fingerprints(conflicts.editable_values(ticket))
     form.version.raw_data = form.original.raw_data = None  # render the new values, not the posted
     pages.fill_choices(form, queries.filter_options(), ticket)
-    labels = {c.value: c.label for c in form.assignee.choices}  # type: ignore[union-attr]
-    tag_labels = {c.value: c.label for c in form.tags.choices}  # type: ignore[union-attr]
+    labels = {c.value: c.label for c in form.assignee.choices}
+    tag_labels = {c.value: c.label for c in form.tags.choices}
     return render_template(
         "tickets/form.html", form=form, ticket=ticket, conflict=report, submitted=submitted,
         describe=lambda field, value: pages.describe(field, value, labels, tag_labels),

@@ -25,7 +25,8 @@ class PickerMacro:
     has_actions: bool
 
 
-def option_rows() -> sa.Select[tuple[int, str]]:
+# The row type of a Select is spelled differently by SQLAlchemy 2.0 and 2.1: left open.
+def option_rows() -> sa.Select:
     """Return ``(id, label)`` of every macro, for the ticket pages' option lists."""
     return sa.select(Macro.id.label("id"), Macro.name.label("label"))
 

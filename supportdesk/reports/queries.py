@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.db import SQLColumn
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import (
@@ -78,13 +79,13 @@ def _is_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _day(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def _day(column: SQLColumn) -> sa.ColumnElement[Any]:
     if _is_postgresql():
         return sa.func.date(sa.func.timezone("UTC", column))
     return sa.func.date(column)
 
 
-def _hours(later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+def _hours(later: SQLColumn, earlier: SQLColumn) -> sa.ColumnElement[Any]:
     if _is_postgresql():
         return sa.func.extract("epoch", later - earlier) / 3600.0
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 24.0
@@ -246,7 +247,7 @@ def _per_day(report: Report) -> None:
 
 
 def _count_per_day(
-    column: sa.ColumnElement[Any], conditions: list[sa.ColumnElement[bool]], scope: ReportScope
+    column: SQLColumn, conditions: list[sa.ColumnElement[bool]], scope: ReportScope
 ) -> dict[Any, int]:
     day = _day(column)
     stmt = (

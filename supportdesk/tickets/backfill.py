@@ -56,7 +56,7 @@ def backfill_due_at(*, batch_size: int, progress: Callable[[int], None] = lambda
                 .values(due_at=due)
                 .execution_options(synchronize_session=False)
             )
-            filled += result.rowcount or 0
+            filled += result.rowcount or 0  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         progress(min(batch_size, top + 1 - low))
     with unit_of_work():
         record_event("ticket.due_at_backfilled", entity=("tickets", 0),

@@ -59,7 +59,7 @@ def open_ticket(number: int, user_id: int) -> bool:
         .values(last_seen_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
 
 
 def is_following(ticket_id: int, user_id: int) -> bool:

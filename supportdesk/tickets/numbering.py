@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 FIRST_NUMBER = 1001
 SEQUENCE_NAME = "ticket_number_seq"  # created by the initial migration (PostgreSQL)
 COUNTER_NAME = "ticket_number"
 
 
-def reserve_ticket_numbers(session: Session, count: int) -> list[int]:
+def reserve_ticket_numbers(session: Session | scoped_session[Any], count: int) -> list[int]:
     """Reserve ``count`` ticket numbers and return them in increasing order.
 
     PostgreSQL uses a real sequence (no lock held until commit, so concurrent creators do

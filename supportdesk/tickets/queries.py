@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from supportdesk import paging
 from supportdesk.attachments.models import Attachment
+from supportdesk.db import SQLColumn
 from supportdesk.extensions import db
 from supportdesk.paging import InvalidCursorError
 from supportdesk.tags.models import Tag, ticket_tags
@@ -34,7 +35,7 @@ COUNT_CAP = 1_000
 _REFERENCE = re.compile(r"^(?:SD-?)?(\d{1,9})$", re.IGNORECASE)
 
 # The keyset of each sort: its columns, ending in a unique one so that paging is exact.
-SORT_KEYS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+SORT_KEYS: dict[str, tuple[SQLColumn, ...]] = {
     "created": (Ticket.created_at, Ticket.id),
     "updated": (Ticket.updated_at, Ticket.id),
     "priority": (Ticket.priority, Ticket.created_at, Ticket.id),
@@ -191,7 +192,7 @@ def parse_reference(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _sort_columns(filters: TicketFilters) -> tuple[sa.ColumnElement[Any], ...]:
+def _sort_columns(filters: TicketFilters) -> tuple[SQLColumn, ...]:
     if filters.ranked and filters.search is not None:  # (ranked implies a search)
         return (filters.search.rank(), Ticket.created_at, Ticket.id)
     return SORT_KEYS[filters.sort if filters.sort in SORT_KEYS else "created"]
@@ -273,7 +274,7 @@ def list_tickets(
         .limit(PAGE_SIZE + 1)
         .options(joinedload(Ticket.assignee), selectinload(Ticket.tags))
     )
-    result = db.session.execute(stmt).unique().all()
+    result = list(db.session.execute(stmt).unique().all())
     more = len(result) > PAGE_SIZE
     result = result[:PAGE_SIZE]
     if not forward:
@@ -293,7 +294,7 @@ def list_tickets(
     return TicketPage(rows, next_cursor, prev_cursor, total_count, ranked=candidates is not None)
 
 
-def _row(result: sa.Row[Any], n_keys: int) -> TicketRow:
+def _row(result: Any, n_keys: int) -> TicketRow:
     ticket, last_seen, followed = result[0], result[3], result[4]
     row = TicketRow(ticket=ticket, comment_count=result[1])
     row.unseen = bool(followed) and (last_seen is None or ticket.updated_at > last_seen)
@@ -322,7 +323,7 @@ class FilterOptions:
     macros: list[Option]
 
 
-def filter_options(*, macros: sa.Select[Any] | None = None) -> FilterOptions:
+def filter_options(*, macros: sa.Select | None = None) -> FilterOptions:
     """Return all tags and active staff (and ``macros`` rows) in one statement (UNION ALL).
 
     :param macros: a select of ``(id, label)`` for the bulk bar's macro choice; the

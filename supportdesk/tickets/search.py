@@ -28,6 +28,7 @@ from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy.dialects import postgresql
 
+from supportdesk.db import SQLColumn
 from supportdesk.extensions import db
 from supportdesk.tickets.models import Comment, Ticket
 
@@ -217,7 +218,7 @@ class Search:
         return self._marked(Ticket.description, _SNIPPET, fts)
 
     def _marked(
-        self, column: sa.ColumnElement[str], options: str, fts_expression: str
+        self, column: SQLColumn, options: str, fts_expression: str
     ) -> sa.ColumnElement[str] | None:
         if self.kind == "postgresql":
             language = sa.literal(LANGUAGE, postgresql.REGCONFIG)
@@ -229,7 +230,7 @@ class Search:
         return None
 
 
-def _capped(name: str, matches: sa.Select[Any], newest: sa.ColumnElement[Any]) -> sa.Select[Any]:
+def _capped(name: str, matches: sa.Select[Any], newest: SQLColumn) -> sa.Select[Any]:
     """Every match when there are at most PROBE of them, else the newest CANDIDATES.
 
     The planner cannot be trusted to choose: for ``ORDER BY created_at LIMIT n`` it walks
@@ -244,7 +245,7 @@ def _capped(name: str, matches: sa.Select[Any], newest: sa.ColumnElement[Any]) -
     common = sa.select(sa.func.count() > PROBE).select_from(probe).scalar_subquery()
     few = sa.select(probe.c.id).where(sa.not_(common))
     many = matches.where(common).order_by(newest.desc()).limit(CANDIDATES)
-    return sa.union_all(few, many.subquery().select())
+    return sa.union_all(few, many.subquery().select())  # type: ignore[return-value]  # used as a subquery like a Select
 
 
 def _like_pattern(text: str) -> str:
