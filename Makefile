@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 export SUPPORTDESK_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help install lock audit run serve db-upgrade db-migrate test test-thorough test-sqlite test-postgresql lint lint-migrations fmt check bench clean
+.PHONY: help install lock audit run run-new-password serve db-upgrade db-migrate test test-thorough test-sqlite test-postgresql lint lint-migrations fmt check bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -32,10 +32,15 @@ lock: ## Re-resolve dependencies to their newest allowed versions and rewrite re
 audit: install ## pip-audit the locked dependencies, bandit the package (waivers: security/)
 	$(BIN)/python security/audit.py
 
-run: install ## Migrate, create a demo admin and demo tickets, serve on http://127.0.0.1:5000
-	$(BIN)/flask db upgrade
-	$(BIN)/flask demo
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+PORT ?= 5000
+
+run: install ## Migrate, create a demo admin and demo tickets, serve on http://127.0.0.1:5000 (make run PORT=5001)
+	@$(BIN)/flask db upgrade 2>&1 | tail -n 1
+	@$(BIN)/flask demo --port $(PORT)
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+run-new-password: install ## Give the demo admin a new one-time password and print it
+	@$(BIN)/flask demo --port $(PORT) --new-password
 
 serve: install ## Serve with gunicorn (production-style; migrate first)
 	$(BIN)/gunicorn -c gunicorn.conf.py

@@ -10,7 +10,7 @@ from alembic import context
 from flask import current_app
 
 from supportdesk.audit.listeners import audited_bulk
-from supportdesk.db import include_object
+from supportdesk.db import drop_known_differences, include_object
 
 config = context.config
 if config.config_file_name is not None:
@@ -58,6 +58,8 @@ def run_migrations_online():
     """Run migrations on a live connection, one transaction per revision."""
 
     def process_revision_directives(context, revision, directives):
+        # Differences kept on purpose are no change (flask db check and migrate alike).
+        drop_known_differences(directives[0], context.dialect.name)
         # An autogenerate that finds no change writes no empty revision.
         if getattr(config.cmd_opts, "autogenerate", False):
             script = directives[0]

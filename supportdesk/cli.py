@@ -20,7 +20,7 @@ from supportdesk.seed import refresh_statistics, seed_demo_data
 from supportdesk.tickets import cli as tickets_cli
 from supportdesk.tickets.models import Ticket
 from supportdesk.users.models import User, UserRole
-from supportdesk.users.service import create_user
+from supportdesk.users.service import create_user, reset_password
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_TICKETS = 200
@@ -144,7 +144,9 @@ def check_deploy_command() -> None:
 
 
 @click.command("demo")
-def demo_command() -> None:
+@click.option("--port", default=5000, show_default=True, help="Port the login link names.")
+@click.option("--new-password", is_flag=True, help="Give the demo admin a new one-time password.")
+def demo_command(port: int, new_password: bool) -> None:
     """Make a fresh desk usable: a demo admin (password printed once) and demo tickets."""
     with acting_as("cli:demo"), unit_of_work():
         admin = db.session.scalar(sa.select(User).where(User.role == UserRole.ADMIN).limit(1))
@@ -154,20 +156,25 @@ def demo_command() -> None:
             admin = create_user(
                 DEMO_ADMIN_EMAIL, full_name="Demo Admin", password=password, role=UserRole.ADMIN
             )
+        elif new_password:
+            password = reset_password(admin)
         seeded = None
         if db.session.scalar(sa.select(Ticket.id).limit(1)) is None:
             seeded = seed_demo_data(tickets=DEMO_TICKETS, seed=1)
+        email = admin.email
     if seeded is not None:
         click.echo(f"Seeded {seeded.tickets} demo tickets.")
-    click.echo("")
+    lines = [f"supportdesk is at http://127.0.0.1:{port}/login", f"Log in as  {email}"]
     if password is not None:
-        click.echo(f"  Log in at http://127.0.0.1:5000/login as {admin.email}")
-        click.echo(f"  password: {password}   (shown once; keep it)")
+        lines.append(f"password:   {password}   (shown once: keep it)")
     else:
-        click.echo(f"  Log in at http://127.0.0.1:5000/login as {admin.email}")
-        click.echo("  (its password was printed when it was created;")
-        click.echo("   `flask create-user` makes another account)")
-    click.echo("")
+        lines.append("password:   the one printed when the account was made")
+    lines.append("Lost it?  make run-new-password   (or: flask demo --new-password)")
+    width = max(len(line) for line in lines)
+    click.echo("\n+" + "-" * (width + 2) + "+")
+    for line in lines:
+        click.echo(f"| {line:<{width}} |")
+    click.echo("+" + "-" * (width + 2) + "+\n")
 
 
 @click.command("db-explain")

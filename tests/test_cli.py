@@ -111,8 +111,12 @@ def test_demo_creates_an_admin_once_and_seeds_an_empty_desk(runner):
     assert _count(Ticket) == 200
     second = runner.invoke(args=["demo"])
     assert second.exit_code == 0
-    assert "password:" not in second.output
+    assert "shown once" not in second.output
     assert _count(Ticket) == 200
+    third = runner.invoke(args=["demo", "--new-password", "--port", "5001"])
+    assert "shown once" in third.output
+    assert "127.0.0.1:5001" in third.output
+    assert third.output.rstrip().endswith("+")  # the framed login is the last thing printed
     admins = db.session.scalar(
         sa.select(sa.func.count()).select_from(User).where(User.role == UserRole.ADMIN)
     )

@@ -1,11 +1,13 @@
 """Hostile and random values in every form: never a 500, and a refusal changes nothing.
 
-Each form gets FUZZ_EXAMPLES hypothesis examples (TEST_FUZZ_EXAMPLES, default 200) through the test client. A response is
+Each form gets FUZZ_EXAMPLES hypothesis examples (TEST_FUZZ_EXAMPLES, default 200) through
+the test client. A response is
 a 2xx, 3xx or 4xx; when it is a 4xx, the row counts of every table (audit log included)
 are what they were before the request.
 """
 
 import os
+
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
