@@ -27,7 +27,14 @@ from supportdesk.db import copy_field
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
-from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus, sla_hours
+from supportdesk.tickets.models import (
+    FINISHED_STATUSES,
+    Comment,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+    sla_hours,
+)
 from supportdesk.tickets.numbering import reserve_ticket_numbers
 from supportdesk.users.models import User, UserRole
 
@@ -228,7 +235,7 @@ class _Plan:
                     first_reply = last
                 comments.append((ticket_id, rng.choice(staff_ids), body, internal, last, last))
             resolved = None
-            if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+            if status in FINISHED_STATUSES:
                 resolved = min(anchor, last + dt.timedelta(minutes=rng.randrange(10, 2880)))
                 last = resolved
             title = f"{rng.choice(SUBJECTS)} {rng.choice(OBJECTS)}"
