@@ -1,4 +1,4 @@
-"""Gunicorn settings, read from SUPPORTDESK_* variables (see README, "Deployment")."""
+"""Gunicorn settings, read from SUPPORTDESK_* variables (see docs/deployment.md)."""
 
 import os
 import tempfile

@@ -130,7 +130,7 @@ def write_results(
 
 
 def update_readme(readme: Path, markdown: str) -> bool:
-    """Replace the text between the README's bench markers; return whether it did."""
+    """Replace the text between the page's bench markers; return whether it did."""
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"
     text = readme.read_text()
     if start not in text or end not in text:

@@ -487,8 +487,8 @@ def main() -> int:
     print()
     print(render_table(scenarios))
     print(f"\nworker peak RSS {rss:.0f} MB; results: {json_path.relative_to(ROOT)}")
-    if TICKETS >= 1_000_000 and update_readme(ROOT / "README.md", markdown.strip()):
-        print("README.md benchmark section updated")
+    if TICKETS >= 1_000_000 and update_readme(ROOT / "docs" / "benchmarks.md", markdown.strip()):
+        print("docs/benchmarks.md updated")
     return 0
 
 

@@ -14,5 +14,5 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 # Per client address. Behind a reverse proxy, wrap the app in werkzeug's ProxyFix (see
-# README, "Deployment") or every user shares the proxy's address.
+# docs/deployment.md) or every user shares the proxy's address.
 limiter = Limiter(key_func=get_remote_address)

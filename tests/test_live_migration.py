@@ -1,6 +1,6 @@
 """Upgrading a 200,000-ticket desk while agents write: no write waits a second on a lock.
 
-The big-desk procedure of the README ("Upgrading"): `flask db upgrade` to the revision
+The big-desk procedure of docs/upgrading.md: `flask db upgrade` to the revision
 that adds tickets.due_at, `flask backfill due-at`, `flask db upgrade` for the NOT NULL
 step and the index — all under a bounded write load (4 writers updating random tickets
 and adding replies). Every writer runs with lock_timeout = 1 s, so a write that would

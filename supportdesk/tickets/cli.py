@@ -156,7 +156,7 @@ def backfill_due_at_command(batch_size: int, quiet: bool) -> None:
 
     Resumable and idempotent: each batch commits on its own and only empty values are
     filled, so an interrupted run is simply started again. Run it between the revisions
-    e1f2a3b4c5d6 and f2a3b4c5d6e7 on a big desk (see README, "Upgrading").
+    e1f2a3b4c5d6 and f2a3b4c5d6e7 on a big desk (see docs/upgrading.md).
     """
     missing = backfill.missing_due_at()
     if not missing:
