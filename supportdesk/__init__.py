@@ -95,6 +95,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from supportdesk.audit.views import bp as audit_bp
     from supportdesk.auth.views import bp as auth_bp
+    from supportdesk.desk.customer_views import bp as customers_bp
     from supportdesk.desk.files import bp as attachments_bp
     from supportdesk.desk.views import bp as tickets_bp
     from supportdesk.health.views import bp as health_bp
@@ -104,6 +105,6 @@ def _register_blueprints(app: Flask) -> None:
     from supportdesk.users.views import bp as users_bp
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,
-                  reports_bp, macros_bp)  # fmt: skip
+                  reports_bp, macros_bp, customers_bp)  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

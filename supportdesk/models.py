@@ -2,6 +2,7 @@
 
 from supportdesk.attachments.models import Attachment
 from supportdesk.audit.models import AuditLog
+from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.formtokens import FormToken
@@ -21,6 +22,7 @@ __all__ = [
     "FormToken",
     "AssignMode",
     "Comment",
+    "Customer",
     "Macro",
     "MacroTag",
     "Counter",
@@ -31,5 +33,6 @@ __all__ = [
     "TicketStatus",
     "User",
     "UserRole",
+    "ticket_ccs",
     "ticket_tags",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 from werkzeug.security import generate_password_hash
 
+from supportdesk.customers.models import Customer
 from supportdesk.extensions import db
 from supportdesk.models import (
     AssignMode,
@@ -54,6 +55,14 @@ class TagFactory(BaseFactory):
     description = ""
 
 
+class CustomerFactory(BaseFactory):
+    class Meta:
+        model = Customer
+
+    email = factory.Sequence(lambda n: f"customer{n}@example.org")
+    name = factory.Sequence(lambda n: f"Customer {n}")
+
+
 class TicketFactory(BaseFactory):
     class Meta:
         model = Ticket
@@ -64,6 +73,7 @@ class TicketFactory(BaseFactory):
     status = TicketStatus.OPEN
     priority = TicketPriority.MEDIUM
     creator = factory.SubFactory(UserFactory)
+    requester = factory.SubFactory(CustomerFactory)
     assignee = None
 
 

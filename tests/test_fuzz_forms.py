@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supportdesk.extensions import db
-from supportdesk.models import AuditLog, Comment, Macro, Tag, Ticket, User
+from supportdesk.models import AuditLog, Comment, Customer, Macro, Tag, Ticket, User
 from tests.factories import MacroFactory, TagFactory, TicketFactory
 from tests.test_xss import PAYLOADS
 
@@ -47,7 +47,7 @@ def _counts(models):
 
 def _check(client, method, url, data=None, query=None):
     # A refused login is audited on purpose (user.login_failed): leave the log out there.
-    models = (Ticket, Comment, Tag, User, Macro)
+    models = (Ticket, Comment, Tag, User, Macro, Customer)
     if url != "/login":
         models += (AuditLog,)
     before = _counts(models)
@@ -69,12 +69,13 @@ def target(app):
 
 @fuzz
 @given(title=values, description=values, status=values, priority=values, assignee=values,
-       tags=st.lists(values, max_size=3), new_tags=values)  # fmt: skip
+       tags=st.lists(values, max_size=3), new_tags=values, requester=values, cc=values)  # fmt: skip
 def test_new_ticket_form(admin_client, title, description, status, priority, assignee, tags,
-                         new_tags):  # fmt: skip
+                         new_tags, requester, cc):  # fmt: skip
     data = {
         "title": title, "description": description, "status": status, "priority": priority,
-        "assignee": assignee, "tags": tags, "new_tags": new_tags,
+        "assignee": assignee, "tags": tags, "new_tags": new_tags, "requester": requester,
+        "cc": cc,
     }  # fmt: skip
     _check(admin_client, "POST", "/tickets/new", data)
 

@@ -28,6 +28,7 @@ from supportdesk.tickets.service import create_ticket
 from supportdesk.users.models import UserRole
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD, make_app
+from tests.factories import CustomerFactory
 from tests.gunicorn_server import ROOT, free_port, get, gunicorn
 from tests.http import Browserless, hidden
 from tests.tcp_proxy import TcpProxy
@@ -48,7 +49,12 @@ def site(new_database_url, tmp_path_factory):
             create_user("resilient-admin@example.com", full_name="Adam Admin",
                         password=PASSWORD, role=UserRole.ADMIN)  # fmt: skip
             for i in range(20):
-                create_ticket(title=f"Resilience {i}", description="x", creator=agent)
+                create_ticket(
+                    requester=CustomerFactory(),
+                    title=f"Resilience {i}",
+                    description="x",
+                    creator=agent,
+                )
     yield app, url
     with app.app_context():
         db.engine.dispose()

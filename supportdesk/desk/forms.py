@@ -13,7 +13,9 @@ from wtforms.validators import Optional, ValidationError
 
 from supportdesk.attachments import service as attachments
 from supportdesk.db import parse_id
-from supportdesk.tickets.forms import TicketFilterForm
+from supportdesk.desk.service import TicketValues
+from supportdesk.tickets.forms import TicketFilterForm, TicketForm
+from supportdesk.tickets.models import TicketPriority, TicketStatus
 
 # The list sends one select per kind of value (a tag id must never be read as a person's
 # id); scripts may send a plain "value".
@@ -104,3 +106,15 @@ def accept_uploads(field: Any) -> list[attachments.PendingFile] | None:
             field.errors = [*field.errors, f"{exc} Nothing was saved; choose the files again."]
             return None
     return pending
+
+
+def ticket_values(form: TicketForm) -> TicketValues:
+    """Return the ticket form's values, typed (a field the POST lacked is None)."""
+    return TicketValues(
+        title=form.title.data or "", description=form.description.data or "",
+        status=TicketStatus(form.status.data), priority=TicketPriority(form.priority.data),
+        assignee_id=form.assignee.data, tag_ids=form.tags.data or [],
+        new_tag_names=form.new_tags.data or "",
+        requester=(form.requester.data or "") if form.requester.raw_data else None,
+        cc=(form.cc.data or "") if form.cc.raw_data else None,
+    )  # fmt: skip

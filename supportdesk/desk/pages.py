@@ -132,12 +132,15 @@ def detail(
     if following is None:
         following = followers.is_following(ticket.id, user.id)
     return {"ticket": ticket, "comment_form": comment_form, "quick": quick,
+            "requester_tickets": queries.requester_tickets(ticket),
             "timeline": timeline, "picker": picker, "following": following,
             "options": options}  # fmt: skip
 
 
 def describe(field: str, value: str, labels: dict[Any, str], tag_labels: dict[Any, str]) -> str:
     """Return how the conflict page shows a field's value."""
+    if field in ("requester", "cc"):
+        return value or "nobody"
     if field == "assignee":
         return labels.get(int(value), "someone") if value else "Unassigned"
     if field == "tags":
@@ -182,9 +185,17 @@ def insert_macro(form: CommentForm, macro: Any, ticket: Ticket, actor: Any) -> s
     return problem
 
 
-def as_strings(values: TicketValues) -> dict[str, str]:
-    """Return the form's values as the conflict page compares them."""
+def as_strings(values: TicketValues, ticket: Ticket) -> dict[str, str]:
+    """Return the form's values as the conflict page compares them.
+
+    A field the form did not carry counts as the ticket's current value.
+    """
+    requester = values.requester
+    if requester is None:
+        requester = conflicts.requester_text(ticket)
+    cc = values.cc if values.cc is not None else conflicts.cc_text(ticket.ccs)
     return conflicts.as_strings(
+        requester=requester, cc=cc,
         title=values.title, description=values.description, status=values.status.value,
         priority=values.priority.value, assignee_id=values.assignee_id, tag_ids=values.tag_ids,
     )  # fmt: skip
@@ -192,6 +203,8 @@ def as_strings(values: TicketValues) -> dict[str, str]:
 
 def prefill(form: TicketForm, values: dict[str, str]) -> None:
     """Put comparable string values back into the edit form."""
+    form.requester.data = values["requester"]
+    form.cc.data = values["cc"]
     form.title.data = values["title"]
     form.description.data = values["description"]
     form.status.data = values["status"]

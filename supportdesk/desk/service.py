@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from supportdesk.attachments import service as attachments
+from supportdesk.customers import service as customers
+from supportdesk.customers.models import Customer
 from supportdesk.errors import DomainError
 from supportdesk.macros import service as macros
 from supportdesk.macros.models import Macro
@@ -32,6 +35,10 @@ class TicketValues:
     status: TicketStatus
     priority: TicketPriority
     assignee_id: int | None
+    # "Name <email>" or a bare address; None: the form did not have the field (a script
+    # posting an edit without it keeps the ticket's requester).
+    requester: str | None = None
+    cc: str | None = None  # addresses separated by commas; None: as above
     tag_ids: Sequence[int] = ()
     new_tag_names: str = ""
 
@@ -54,10 +61,34 @@ def _resolve(values: TicketValues, actor: User) -> tuple[User | None, list[Tag]]
     )  # fmt: skip
 
 
+def _people(values: TicketValues) -> tuple[Customer | None, list[Customer] | None]:
+    """Return the requester and the CCs named in the form (customers created when new).
+
+    None for a field the form did not carry.
+    :raises InvalidCustomerError: an address is not one.
+    """
+    requester = None
+    if values.requester is not None:
+        if not values.requester.strip():
+            raise InvalidTicketError("Who is asking? Give the requester's email address.")
+        requester = customers.find_or_create(customers.parse_address(values.requester))
+    ccs = None
+    if values.cc is not None:
+        ccs = customers.find_or_create_all(customers.parse_addresses(values.cc))
+    return requester, ccs
+
+
 def _edit_of(values: TicketValues, actor: User) -> TicketEdit:
     assignee, tags = _resolve(values, actor)
+    requester, ccs = _people(values)
+    people: dict[str, Any] = {}
+    if requester is not None:
+        people["requester"] = requester
+    if ccs is not None:
+        people["ccs"] = ccs
     return TicketEdit(title=values.title, description=values.description, status=values.status,
-                      priority=values.priority, assignee=assignee, tags=tags)  # fmt: skip
+                      priority=values.priority, assignee=assignee, tags=tags,
+                      **people)  # fmt: skip
 
 
 def submit_ticket(
@@ -77,9 +108,13 @@ def submit_ticket(
             attachments.discard(files)
             return Submitted(claimed.ticket_id, replayed=True)
         assignee, tags = _resolve(values, actor)
+        requester, ccs = _people(values)
+        if requester is None:
+            raise InvalidTicketError("Who is asking? Give the requester's email address.")
         ticket = service.create_ticket(
             title=values.title, description=values.description, creator=actor,
             priority=values.priority, status=values.status, assignee=assignee, tags=tags,
+            requester=requester, ccs=ccs or (),
         )  # fmt: skip
         attachments.attach_files(files, ticket_id=ticket.id, uploader=actor)
         formtokens.record_form_result(form_token, ticket_id=ticket.id)

@@ -28,7 +28,7 @@ from supportdesk.csvexport import stream_csv
 from supportdesk.db import parse_id, unit_of_work, utcnow
 from supportdesk.desk import pages
 from supportdesk.desk import service as desk
-from supportdesk.desk.forms import BulkForm, accept_uploads, list_filters
+from supportdesk.desk.forms import BulkForm, accept_uploads, list_filters, ticket_values
 from supportdesk.errors import DomainError
 from supportdesk.macros import queries as macro_queries
 from supportdesk.macros import service as macros
@@ -56,7 +56,7 @@ from supportdesk.tickets.forms import (
     TicketForm,
     choices,
 )
-from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.models import Ticket, TicketStatus
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -123,15 +123,6 @@ def export_csv() -> ResponseReturnValue:
     )
 
 
-def _ticket_values(form: TicketForm) -> desk.TicketValues:
-    return desk.TicketValues(
-        title=form.title.data or "", description=form.description.data or "",
-        status=TicketStatus(form.status.data), priority=TicketPriority(form.priority.data),
-        assignee_id=form.assignee.data, tag_ids=form.tags.data or [],
-        new_tag_names=form.new_tags.data or "",
-    )  # fmt: skip
-
-
 @bp.route("/new", methods=["GET", "POST"])
 def create() -> ResponseReturnValue:
     """Create a ticket (with attachments); redirect (303) to its page.
@@ -145,7 +136,7 @@ def create() -> ResponseReturnValue:
     elif form.validate_on_submit() and (files := accept_uploads(form.attachments)) is not None:
         try:
             with unit_of_work():
-                done = desk.submit_ticket(_ticket_values(form), actor=_actor(), files=files,
+                done = desk.submit_ticket(ticket_values(form), actor=_actor(), files=files,
                                           form_token=form.form_token.data)  # fmt: skip
         except DomainError as exc:
             form.form_errors.append(str(exc))
@@ -239,7 +230,8 @@ def edit(number: int) -> ResponseReturnValue:
     options = queries.filter_options()
     if request.method == "GET":
         form = TicketForm(
-            formdata=None, title=ticket.title, description=ticket.description,
+            formdata=None, requester=conflicts.requester_text(ticket),
+            cc=conflicts.cc_text(ticket.ccs), title=ticket.title, description=ticket.description,
             status=ticket.status.value, priority=ticket.priority.value,
             assignee=ticket.assignee_id, tags=[t.id for t in ticket.tags],
             version=ticket.version,
@@ -253,7 +245,7 @@ def edit(number: int) -> ResponseReturnValue:
         form.form_errors.append("The form is missing its version; reload the page.")
     if form.errors or form.form_errors:
         return render_template("tickets/form.html", form=form, ticket=ticket, conflict=None), 422
-    return _save(ticket, form, _ticket_values(form), form.version.data)
+    return _save(ticket, form, ticket_values(form), form.version.data)
 
 
 @bp.post("/<int:number>/update")
@@ -270,6 +262,7 @@ def quick_update(number: int) -> ResponseReturnValue:
         title=ticket.title, description=ticket.description,
         status=TicketStatus(quick.status.data), priority=ticket.priority,
         assignee_id=quick.assignee.data, tag_ids=[t.id for t in ticket.tags],
+        requester=conflicts.requester_text(ticket), cc=conflicts.cc_text(ticket.ccs),
     )  # fmt: skip
     form = TicketForm(formdata=None, original=quick.original.data)
     pages.fill_choices(form, options, ticket)
@@ -281,14 +274,15 @@ def _save(
 ) -> ResponseReturnValue:
     """Save ``values``; on a version conflict render the merge page (409)."""
     number, reference = ticket.number, ticket.reference
+    submitted = pages.as_strings(values, ticket)  # before a rollback expires the ticket
     try:
         with unit_of_work():
             changed = desk.save_edit(ticket, values, actor=_actor(), expected_version=version)
     except (service.StaleTicketError, StaleDataError):
-        return _conflict(number, form, pages.as_strings(values))
+        return _conflict(number, form, submitted)
     except DomainError as exc:
         form.form_errors.append(str(exc))
-        pages.prefill(form, pages.as_strings(values))
+        pages.prefill(form, submitted)
         return render_template("tickets/form.html", form=form, ticket=ticket, conflict=None), 422
     flash(f"Saved {reference}." if changed else "Nothing to save.", "success")
     return redirect(url_for(".detail", number=number), code=303)

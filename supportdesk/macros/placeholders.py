@@ -59,14 +59,19 @@ PLACEHOLDERS: dict[str, dict[str, str]] = {
         "first_name": "their first name",
     },
 }
-UNKNOWN_HINTS = {
-    "customer_name": "this desk does not record customers, so there is no customer name",
+# Plain names (no attribute): the ticket's requester.
+PLAIN: dict[str, str] = {
+    "customer_name": "the requester's name (else the part of their email before the @)",
+    "customer_email": "the requester's email address",
 }
+UNKNOWN_HINTS: dict[str, str] = {}
 FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default")
 MAX_LENGTH = 20_000
 SAMPLE = {
     "ticket": TicketFields(1042, "SD-1042", "Printer on fire", "Open", "High"),
     "agent": AgentFields("Ada Lovelace", "Ada"),
+    "customer_name": "Grace Hopper",
+    "customer_email": "grace@example.org",
 }
 
 
@@ -87,6 +92,8 @@ def help_items() -> Iterator[tuple[str, str]]:
     for name, attributes in PLACEHOLDERS.items():
         for attribute, text in attributes.items():
             yield f"{{{{ {name}.{attribute} }}}}", text
+    for name, text in PLAIN.items():
+        yield f"{{{{ {name} }}}}", text
 
 
 def problems(text: str) -> list[str]:
@@ -137,6 +144,8 @@ def _expression_problems(node: nodes.Node) -> list[str]:
             ]
         return []
     if isinstance(node, nodes.Name):
+        if node.name in PLAIN:
+            return []
         if node.name in PLACEHOLDERS:
             first = next(iter(PLACEHOLDERS[node.name]))
             return [f"Say which part of {node.name}, e.g. {{{{ {node.name}.{first} }}}}."]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from supportdesk.db import parse_id
 from supportdesk.errors import ConflictError, DomainError
@@ -172,11 +172,15 @@ def context_for(ticket: Ticket, agent: User, *, status: TicketStatus | None = No
                 priority: TicketPriority | None = None) -> dict[str, Any]:  # fmt: skip
     """Return the placeholder values for ``ticket`` as ``agent`` sees it."""
     status, priority = status or ticket.status, priority or ticket.priority
+    requester = ticket.requester if ticket.requester_id is not None else None
     return {
         "ticket": placeholders.TicketFields(
             ticket.number, ticket.reference, ticket.title, status.label, priority.label
         ),
         "agent": placeholders.AgentFields(agent.full_name, agent.full_name.split(" ")[0]),
+        # Tickets from before customers existed have no requester: empty, not an error.
+        "customer_name": requester.display_name if requester is not None else "",
+        "customer_email": requester.email if requester is not None else "",
     }
 
 
@@ -295,7 +299,7 @@ def apply_bulk(
         stmt = (
             sa.select(Ticket)
             .where(Ticket.id.in_(chunk))
-            .options(selectinload(Ticket.tags))
+            .options(selectinload(Ticket.tags), joinedload(Ticket.requester))
             .order_by(Ticket.id)
             .execution_options(populate_existing=True)
         )

@@ -11,11 +11,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from email.utils import formataddr
 from typing import Any
 
 from supportdesk.tickets.models import Ticket
 
-EDITABLE_FIELDS = ("title", "description", "status", "priority", "assignee", "tags")
+EDITABLE_FIELDS = ("requester", "cc", "title", "description", "status", "priority", "assignee",
+                   "tags")  # fmt: skip
 
 
 def editable_values(ticket: Ticket, *, fields: Iterable[str] = EDITABLE_FIELDS) -> dict[str, str]:
@@ -30,6 +32,8 @@ def editable_values(ticket: Ticket, *, fields: Iterable[str] = EDITABLE_FIELDS) 
         "priority": lambda: ticket.priority.value,
         "assignee": lambda: "" if ticket.assignee_id is None else str(ticket.assignee_id),
         "tags": lambda: _comparable("tags", ticket.tags),
+        "requester": lambda: requester_text(ticket),
+        "cc": lambda: cc_text(ticket.ccs),
     }
     return {name: getters[name]() for name in fields}
 
@@ -41,7 +45,7 @@ def _comparable(field: str, value: Any) -> str:
         return ",".join(str(t.id) for t in sorted(value, key=lambda t: t.id))
     if field in ("status", "priority"):
         return str(getattr(value, "value", value))
-    if field == "title":
+    if field in ("title", "requester", "cc"):
         return " ".join((value or "").split())
     return (value or "").strip()
 
@@ -98,12 +102,26 @@ def explain_conflict(
     return ConflictReport(theirs=theirs, mine=mine, both=mine & set(theirs), merged=merged)
 
 
+def requester_text(ticket: Ticket) -> str:
+    """Return the requester as the form shows it: ``Name <email>``, or ''."""
+    customer = ticket.requester if ticket.requester_id is not None else None
+    if customer is None:
+        return ""
+    return formataddr((customer.name, customer.email)) if customer.name else customer.email
+
+
+def cc_text(ccs: Iterable[Any]) -> str:
+    """Return the CCs as the form shows them: addresses separated by commas."""
+    return ", ".join(formataddr((c.name, c.email)) if c.name else c.email for c in ccs)
+
+
 def as_strings(
-    *, title: str, description: str, status: str, priority: str, assignee_id: int | None,
-    tag_ids: Iterable[int],
+    *, requester: str, cc: str, title: str, description: str, status: str, priority: str,
+    assignee_id: int | None, tag_ids: Iterable[int],
 ) -> dict[str, str]:  # fmt: skip
     """Return an edit form's values as the comparable strings of :func:`editable_values`."""
     return {
+        "requester": " ".join(requester.split()), "cc": " ".join(cc.split()),
         "title": title, "description": description, "status": status, "priority": priority,
         "assignee": "" if assignee_id is None else str(assignee_id),
         "tags": ",".join(str(i) for i in sorted(set(tag_ids))),

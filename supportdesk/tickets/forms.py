@@ -60,12 +60,24 @@ def optional_int(value: Any) -> int | None:
     return int(value)
 
 
+ID_MAX = 2**31 - 1
+
 MARKDOWN_HINT = "Markdown: **bold**, _italic_, `code`, lists, > quotes, [links](https://…)."
 
 
 class TicketForm(FlaskForm):
     """Create or edit a ticket."""
 
+    requester = StringField(
+        "Requester",
+        description="Their email, or Name <email>; a new address makes a new customer.",
+        validators=[Optional(), Length(max=400)],
+    )
+    cc = StringField(
+        "CC",
+        description="More people to copy on replies: addresses separated by commas.",
+        validators=[Optional(), Length(max=6000)],
+    )
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField(
         "Description",
@@ -144,9 +156,12 @@ class TicketFilterForm(FlaskForm):
     cursor = HiddenField()
     include_deleted = BooleanField("Include deleted (admins)")
     following = BooleanField("Only tickets I follow")
+    requester = IntegerField(
+        "Requester", widget=HiddenInput(), validators=[Optional(), NumberRange(min=1, max=ID_MAX)]
+    )
 
     ARGS = ("q", "status", "priority", "assignee", "tag", "created_from", "created_to",
-            "sort", "dir", "include_deleted", "following")  # fmt: skip
+            "sort", "dir", "include_deleted", "following", "requester")  # fmt: skip
 
     def filters(self) -> TicketFilters:
         """Return the valid filters; an invalid field is treated (and shown) as not given."""
@@ -165,6 +180,7 @@ class TicketFilterForm(FlaskForm):
             direction=value.get("dir") or "desc",
             include_deleted=bool(value.get("include_deleted")),
             following=bool(value.get("following")),
+            requester_id=value.get("requester"),
         )
 
     def query_args(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from supportdesk.users.models import User
 
 if TYPE_CHECKING:
     from supportdesk.attachments.models import Attachment
+    from supportdesk.customers.models import Customer
     from supportdesk.tags.models import Tag
 
 TICKET_PREFIX = "SD-"
@@ -121,7 +122,7 @@ class Ticket(Auditable, TimestampMixin, Base):
     __audit_exclude__ = frozenset(
         {"updated_at", "version", "updated_by_id", "first_reply_at", "due_at"}
     )
-    __audit_collections__ = {"tags": "tag"}
+    __audit_collections__ = {"tags": "tag", "ccs": "cc"}
     __audit_soft_delete__ = "deleted_at"
     __audit_delete_action__ = "purged"
     __audit_ticket_key__ = "id"
@@ -140,6 +141,8 @@ class Ticket(Auditable, TimestampMixin, Base):
         _live_index("ix_tickets_live_status_priority", "status", "priority", "created_at", "id"),
         # Not partial: it also serves the foreign key (deleting a user checks it).
         sa.Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
+        # A customer's tickets, newest first; also serves the foreign key.
+        sa.Index("ix_tickets_requester_created", "requester_id", "created_at", "id"),
         # The reports page: resolutions in a date range, and open tickets per assignee,
         # answered from the index alone.
         _live_index(
@@ -185,6 +188,9 @@ class Ticket(Auditable, TimestampMixin, Base):
     first_reply_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
     deleted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Who asked. Nullable only for tickets from before customers existed; every new
+    # ticket gets one (tickets.service.create_ticket).
+    requester_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customers.id"))
     # Set when this ticket was merged into another (it is closed then, and its page
     # redirects there).
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id"), index=True)
@@ -203,6 +209,13 @@ class Ticket(Auditable, TimestampMixin, Base):
     comments: Mapped[list[Comment]] = relationship(
         back_populates="ticket",
         order_by="(Comment.created_at, Comment.id)",
+        lazy="raise_on_sql",
+        passive_deletes=True,
+    )
+    requester: Mapped[Customer | None] = relationship(lazy="raise_on_sql")
+    ccs: Mapped[list[Customer]] = relationship(
+        secondary="ticket_ccs",
+        order_by="Customer.email",
         lazy="raise_on_sql",
         passive_deletes=True,
     )

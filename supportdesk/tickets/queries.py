@@ -20,6 +20,7 @@ from supportdesk.paging import InvalidCursorError
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets import search as search_module
 from supportdesk.tickets.models import (
+    OPEN_STATUSES,
     Comment,
     Ticket,
     TicketFollower,
@@ -69,6 +70,7 @@ class TicketFilters:
     direction: str = "desc"
     include_deleted: bool = False  # admins only; the view enforces it
     following: bool = False  # only tickets the user follows
+    requester_id: int | None = None  # only this customer's tickets
 
     @cached_property
     def search(self) -> search_module.Search | None:
@@ -175,6 +177,8 @@ def filter_conditions(
             .scalar_subquery()
         )
         conditions.append(probe.is_not(None))
+    if filters.requester_id is not None:
+        conditions.append(Ticket.requester_id == filters.requester_id)
     if filters.created_from:
         conditions.append(Ticket.created_at >= _day_start(filters.created_from))
     if filters.created_to:
@@ -272,7 +276,9 @@ def list_tickets(
         .where(*conditions, *keyset)
         .order_by(*[c.desc() if order_desc else c.asc() for c in columns])
         .limit(PAGE_SIZE + 1)
-        .options(joinedload(Ticket.assignee), selectinload(Ticket.tags))
+        .options(
+            joinedload(Ticket.assignee), joinedload(Ticket.requester), selectinload(Ticket.tags)
+        )
     )
     result = list(db.session.execute(stmt).unique().all())
     more = len(result) > PAGE_SIZE
@@ -363,26 +369,41 @@ def ticket_exists(number: int, *, include_deleted: bool = False) -> bool:
 
 
 def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | None:
-    """Return a ticket with everything its page shows, in four statements.
+    """Return a ticket with everything its page shows, in three statements.
 
-    1: the ticket with its people and tags (joined); 2: comments with their authors;
-    3: every attachment of the ticket, handed out to the ticket and its comments here.
+    1: the ticket with its people, requester, CCs and tags (joined), and the requester's
+    open and total ticket counts; 2: comments with their authors; 3: every attachment of
+    the ticket, handed out to the ticket and its comments here.
     """
+    theirs = sa.orm.aliased(Ticket)
+    same_requester = sa.and_(theirs.requester_id == Ticket.requester_id,
+                             theirs.deleted_at.is_(None))  # fmt: skip
+    total = sa.select(sa.func.count(theirs.id)).where(same_requester).scalar_subquery()
+    open_ = (
+        sa.select(sa.func.count(theirs.id))
+        .where(same_requester, theirs.status.in_(OPEN_STATUSES))
+        .scalar_subquery()
+    )
     stmt = (
-        sa.select(Ticket)
+        sa.select(Ticket, open_.label("open"), total.label("total"))
         .where(*_by_number(number, include_deleted))
         .options(
             joinedload(Ticket.creator),
             joinedload(Ticket.assignee),
             joinedload(Ticket.updated_by),
             joinedload(Ticket.deleted_by),
+            joinedload(Ticket.requester),
+            joinedload(Ticket.ccs),
             joinedload(Ticket.tags),
             selectinload(Ticket.comments).joinedload(Comment.author),
         )
     )
-    ticket = db.session.scalars(stmt).unique().one_or_none()
-    if ticket is None:
+    row = db.session.execute(stmt).unique().one_or_none()
+    if row is None:
         return None
+    ticket = row[0]
+    # Kept on the instance's state (SQLAlchemy's per-object info dict), not a column.
+    sa.inspect(ticket).info["requester_tickets"] = (row.open, row.total)
     by_comment: dict[int | None, list[Attachment]] = {}
     attachments = db.session.scalars(
         sa.select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
@@ -395,6 +416,13 @@ def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | N
     return ticket
 
 
+def requester_tickets(ticket: Ticket) -> tuple[int, int] | None:
+    """Return the requester's (open, total) tickets as read by :func:`ticket_for_page`."""
+    if ticket.requester_id is None:
+        return None
+    return sa.inspect(ticket).info.get("requester_tickets")
+
+
 def ticket_for_edit(number: int, *, include_deleted: bool = False) -> Ticket | None:
     """Return a ticket with what its edit form needs (people and tags)."""
     stmt = (
@@ -403,7 +431,9 @@ def ticket_for_edit(number: int, *, include_deleted: bool = False) -> Ticket | N
         .options(
             joinedload(Ticket.assignee),
             joinedload(Ticket.updated_by),
+            joinedload(Ticket.requester),
             selectinload(Ticket.tags),
+            selectinload(Ticket.ccs),
         )
     )
     return db.session.scalars(stmt).unique().one_or_none()

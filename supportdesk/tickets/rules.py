@@ -18,6 +18,7 @@ from supportdesk.errors import DomainError
 from supportdesk.tickets.models import FINISHED_STATUSES, TicketPriority, TicketStatus
 
 if TYPE_CHECKING:
+    from supportdesk.customers.models import Customer
     from supportdesk.tags.models import Tag
     from supportdesk.users.models import User
 
@@ -47,6 +48,8 @@ class TicketEdit:
     priority: TicketPriority | Unset = UNSET
     assignee: User | None | Unset = UNSET
     tags: Sequence[Tag] | Unset = UNSET
+    requester: Customer | Unset = UNSET
+    ccs: Sequence[Customer] | Unset = UNSET
 
     def given(self) -> dict[str, Any]:
         """Return the fields this edit sets, by name."""
@@ -74,6 +77,8 @@ class TicketState:
     description: str = ""
     priority: TicketPriority | None = None
     tag_ids: frozenset[int] | None = None  # None: not loaded (an edit of tags needs them)
+    requester_id: int | None = None
+    cc_ids: frozenset[int] | None = None  # None: not loaded (an edit of CCs needs them)
 
 
 class Skip(enum.StrEnum):
@@ -173,10 +178,13 @@ def changed_fields(state: TicketState, edit: TicketEdit) -> set[str]:
             same = TicketPriority(value) == state.priority
         elif name == "assignee":
             same = (value.id if value is not None else None) == state.assignee_id
-        else:  # tags
-            if state.tag_ids is None:
-                raise ValueError("an edit of tags needs the ticket's tags loaded")
-            same = frozenset(t.id for t in value) == state.tag_ids
+        elif name == "requester":
+            same = value.id == state.requester_id
+        else:  # tags, ccs: collections, compared as sets of ids
+            loaded = state.tag_ids if name == "tags" else state.cc_ids
+            if loaded is None:
+                raise ValueError(f"an edit of {name} needs the ticket's {name} loaded")
+            same = frozenset(item.id for item in value) == loaded
         if not same:
             changed.add(name)
     return changed
@@ -220,6 +228,17 @@ def skip_reason(
     ):
         return Skip.INACTIVE
     return None
+
+
+def ccs_without_requester(requester_id: int | None, ccs: Iterable[Customer]) -> list[Customer]:
+    """Return the CCs less the requester and repeats: the requester is never also a CC."""
+    seen: set[int | None] = {requester_id}
+    kept = []
+    for customer in ccs:
+        if customer.id not in seen:
+            seen.add(customer.id)
+            kept.append(customer)
+    return kept
 
 
 def may_comment(state: TicketState) -> bool:

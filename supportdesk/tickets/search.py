@@ -28,6 +28,7 @@ from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy.dialects import postgresql
 
+from supportdesk.customers.models import Customer
 from supportdesk.db import SQLColumn
 from supportdesk.extensions import db
 from supportdesk.tickets.models import Comment, Ticket
@@ -178,7 +179,19 @@ class Search:
         """
         in_tickets = sa.select(Ticket.id).where(self.ticket_matches())
         in_comments = sa.select(Comment.ticket_id).where(self.comment_matches())
-        return Ticket.id.in_(sa.union(in_tickets, in_comments))
+        by_requester = sa.select(Ticket.id).where(Ticket.requester_id.in_(self.requesters()))
+        return Ticket.id.in_(sa.union(in_tickets, in_comments, by_requester))
+
+    def requesters(self) -> sa.Select[Any]:
+        """Select customers whose whole email or whole name is the search text (any case).
+
+        Exact matches only: both are served by the customers' lower() indexes, and a
+        requester's address typed into the box is what staff do.
+        """
+        typed = self.text.strip().lower()
+        return sa.select(Customer.id).where(
+            sa.or_(sa.func.lower(Customer.email) == typed, sa.func.lower(Customer.name) == typed)
+        )
 
     def candidates(self, conditions: list[sa.ColumnElement[bool]]) -> sa.CTE:
         """Return the ids of the matching tickets the list ranks (see the module doc)."""
@@ -194,8 +207,14 @@ class Search:
             .where(self.comment_matches(), *conditions),
             Comment.id,
         )
+        # Few tickets per requester (a heavy one has hundreds): no cap needed.
+        by_requester = sa.select(Ticket.id.label("id")).where(
+            Ticket.requester_id.in_(self.requesters()), *conditions
+        )
         # A CTE: the page and its count both read it, and PostgreSQL computes it once.
-        both = sa.union(in_tickets.subquery().select(), in_comments.subquery().select())
+        both = sa.union(
+            in_tickets.subquery().select(), in_comments.subquery().select(), by_requester
+        )
         return both.cte("search_candidates")
 
     def rank(self) -> sa.ColumnElement[float]:

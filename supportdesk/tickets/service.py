@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from supportdesk.audit.listeners import audited_bulk
+from supportdesk.customers.models import Customer
 from supportdesk.db import utcnow
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
@@ -45,11 +46,14 @@ class StaleTicketError(ConflictError):
 def state_of(ticket: Ticket) -> rules.TicketState:
     """Return what the rules need of a loaded ticket (its tags only if loaded)."""
     tags = ticket.__dict__.get("tags")
+    ccs = ticket.__dict__.get("ccs")
     return rules.TicketState(
         status=ticket.status, version=ticket.version, updated_at=ticket.updated_at,
         resolved_at=ticket.resolved_at, assignee_id=ticket.assignee_id, title=ticket.title,
         description=ticket.description, priority=ticket.priority,
         tag_ids=frozenset(t.id for t in tags) if tags is not None else None,
+        requester_id=ticket.requester_id,
+        cc_ids=frozenset(c.id for c in ccs) if ccs is not None else None,
     )  # fmt: skip
 
 
@@ -58,6 +62,8 @@ def create_ticket(
     title: str,
     description: str,
     creator: User,
+    requester: Customer,
+    ccs: Iterable[Customer] = (),
     priority: TicketPriority = TicketPriority.MEDIUM,
     status: TicketStatus = TicketStatus.OPEN,
     assignee: User | None = None,
@@ -81,6 +87,8 @@ def create_ticket(
         resolved_at=rules.resolved_at_after(TicketStatus(status), None, now),
         updated_by=creator,
         tags=list(tags),
+        requester=requester,
+        ccs=rules.ccs_without_requester(requester.id, ccs),
     )
     db.session.add(ticket)
     db.session.flush()
@@ -122,6 +130,13 @@ def update_ticket(
         ticket.assignee = _check_assignee(values["assignee"], current=ticket.assignee_id)
     if "tags" in wanted:
         ticket.tags = sorted(values["tags"], key=lambda t: t.name.lower())
+    if "requester" in wanted:
+        ticket.requester = values["requester"]
+    if "ccs" in wanted or ("requester" in wanted and state.cc_ids is not None):
+        ccs = values.get("ccs", ticket.ccs)
+        requester_id = values["requester"].id if "requester" in wanted else ticket.requester_id
+        ticket.ccs = sorted(rules.ccs_without_requester(requester_id, ccs),
+                            key=lambda c: c.email.lower())  # fmt: skip
     if "status" in wanted:
         status = TicketStatus(values["status"])
         ticket.resolved_at = rules.resolved_at_after(status, ticket.resolved_at, utcnow())

@@ -131,10 +131,17 @@ def test_a_file_over_the_limit_is_refused(agent_client, app, monkeypatch):
 def test_attachments_on_a_new_ticket(agent_client):
     response = agent_client.post(
         "/tickets/new",
-        data={"title": "With files", "description": "d", "status": "open", "priority": "low",
-              "assignee": "", "attachments": [(io.BytesIO(PDF), "spec.pdf")]},
+        data={
+            "requester": "files@example.org",
+            "title": "With files",
+            "description": "d",
+            "status": "open",
+            "priority": "low",
+            "assignee": "",
+            "attachments": [(io.BytesIO(PDF), "spec.pdf")],
+        },
         content_type="multipart/form-data",
-    )  # fmt: skip
+    )
     assert response.status_code == 303
     attachment = db.session.scalars(sa.select(Attachment)).one()
     assert attachment.comment_id is None

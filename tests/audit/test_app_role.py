@@ -42,6 +42,7 @@ def test_the_app_works_as_a_role_that_cannot_rewrite_history(temporary_postgres,
         assert client.post("/login", data={"email": "role@example.com",
                                            "password": PASSWORD}).status_code == 303  # fmt: skip
         created = client.post("/tickets/new", data={
+            "requester": "role.customer@example.org",
             "title": "As the app role", "description": "d", "status": "open",
             "priority": "low", "assignee": ""})  # fmt: skip
         assert created.status_code == 303

@@ -11,7 +11,7 @@ from supportdesk.models import Ticket, TicketPriority, TicketStatus, User
 from supportdesk.tickets import service
 from supportdesk.tickets.bulk import bulk_update
 from supportdesk.tickets.rules import TicketEdit
-from tests.factories import TagFactory, TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TagFactory, TicketFactory, UserFactory
 
 
 def _logs(*where):
@@ -27,9 +27,13 @@ def test_create_records_every_field_with_old_null(app):
     actor = UserFactory()
     with acting_as(actor, source="web"):
         ticket = service.create_ticket(
-            title="Printer", description="Jam", creator=actor,
-            priority=TicketPriority.URGENT, tags=[TagFactory(name="hw")],
-        )  # fmt: skip
+            requester=CustomerFactory(),
+            title="Printer",
+            description="Jam",
+            creator=actor,
+            priority=TicketPriority.URGENT,
+            tags=[TagFactory(name="hw")],
+        )
     (log,) = _ticket_logs(ticket)
     assert log.action == "ticket.created"
     assert log.actor_id == actor.id

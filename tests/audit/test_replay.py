@@ -22,7 +22,7 @@ from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import service
 from supportdesk.tickets.bulk import bulk_update
 from supportdesk.tickets.rules import TicketEdit
-from tests.factories import TagFactory, UserFactory
+from tests.factories import CustomerFactory, TagFactory, UserFactory
 
 EXAMPLES = 200
 FIELDS = ("number", "title", "description", "status", "priority", "creator_id", "assignee_id",
@@ -63,7 +63,8 @@ def test_every_ticket_can_be_rebuilt_from_the_audit_log(app, agent, login_as):
               who=st.integers(0, 3), tag_ids=st.sets(st.integers(0, 3)))  # fmt: skip
         def create(self, title, status, priority, who, tag_ids):
             ticket = service.create_ticket(
-                title=title, description="described", creator=staff[0], priority=priority,
+                requester=CustomerFactory(),
+title=title, description="described", creator=staff[0], priority=priority,
                 status=status, assignee=staff[who] if who < 3 else None,
                 tags=[tags[i] for i in tag_ids],
             )  # fmt: skip

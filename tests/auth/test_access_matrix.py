@@ -57,6 +57,10 @@ MATRIX = {
     ("users.reset_password", "POST"): ADMIN,
     ("auth.change_password", "GET"): STAFF,
     ("auth.change_password", "POST"): STAFF,
+    ("customers.index", "GET"): STAFF,
+    ("customers.detail", "GET"): STAFF,
+    ("customers.detail", "POST"): STAFF,
+    ("customers.merge", "POST"): ADMIN,
 }
 
 
@@ -82,7 +86,8 @@ def test_every_route_answers_as_the_matrix_says(app, role):
     attachment = db.session.scalars(sa.select(Attachment)).one()
     macro = MacroFactory()
     values = {"number": ticket.number, "tag_id": tag.id, "attachment_id": attachment.id,
-              "user_id": ticket.creator_id, "macro_id": macro.id}  # fmt: skip
+              "user_id": ticket.creator_id, "macro_id": macro.id,
+              "customer_id": ticket.requester_id}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")

@@ -18,6 +18,7 @@ def _word() -> str:
 
 def _new_ticket(page, base, title, *, priority="medium", tag=None):
     page.goto(base + "/tickets/new")
+    page.fill("#requester", "Browser Customer <browser@example.org>")
     page.fill("#title", title)
     page.fill("#description", "Created by a browser test.")
     page.select_option("#priority", priority)

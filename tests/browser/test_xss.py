@@ -13,6 +13,7 @@ from supportdesk.extensions import db
 from supportdesk.models import User
 from supportdesk.tags.service import create_tag
 from supportdesk.tickets.service import add_comment, create_ticket
+from tests.factories import CustomerFactory
 from tests.test_xss import PAYLOADS
 
 pytestmark = pytest.mark.browser
@@ -27,9 +28,13 @@ def test_no_payload_runs_in_chromium(new_page, login, live_server):
             )
             tags = [create_tag(f"{marker}{i}"[:50], description=p[:500])
                     for i, p in enumerate(PAYLOADS[:5])]  # fmt: skip
-            ticket = create_ticket(title=f"{marker} {PAYLOADS[1]}"[:200],
-                                   description="\n".join(PAYLOADS), creator=author,
-                                   tags=tags)  # fmt: skip
+            ticket = create_ticket(
+                requester=CustomerFactory(),
+                title=f"{marker} {PAYLOADS[1]}"[:200],
+                description="\n".join(PAYLOADS),
+                creator=author,
+                tags=tags,
+            )
             for payload in PAYLOADS:
                 add_comment(ticket, author=author, body=payload, is_internal=False)
         number = ticket.number

@@ -33,7 +33,7 @@ def test_plain_text_and_an_empty_text_are_fine():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("{{ customer_name }}", "this desk does not record customers"),
+        ("{{ customer_phone }}", "{{ customer_phone }} is not a placeholder. Known:"),
         ("{{ ticket.secret }}", "{{ ticket.secret }} is not a placeholder (known: ticket.number"),
         ("{{ nobody }}", "{{ nobody }} is not a placeholder. Known: {{ ticket.number }}"),
         ("{{ ticket }}", "Say which part of ticket, e.g. {{ ticket.number }}"),

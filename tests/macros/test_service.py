@@ -34,7 +34,7 @@ def test_saving_checks_name_placeholders_actions_and_people(app):
     cases = [
         (MacroValues(name="  "), "name", "1 to 100 characters"),
         (MacroValues(name="HELLO", body="x"), "name", "already exists"),
-        (MacroValues(name="A", body="{{ customer_name }}"), "body", "does not record customers"),
+        (MacroValues(name="A", body="{{ customer_phone }}"), "body", "is not a placeholder"),
         (MacroValues(name="A"), None, "reply text, at least one action"),
         (MacroValues(name="A", assign=AssignMode.USER), "assign_user", "active staff"),
         (MacroValues(name="A", assign=AssignMode.USER, assign_user_id=ghost.id), "assign_user",

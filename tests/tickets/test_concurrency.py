@@ -11,6 +11,7 @@ from supportdesk.extensions import db
 from supportdesk.models import Ticket, User
 from supportdesk.tickets.service import create_ticket
 from tests.conftest import PASSWORD
+from tests.factories import CustomerFactory
 from tests.http import Browserless, hidden
 
 pytestmark = pytest.mark.postgresql_only
@@ -25,7 +26,12 @@ def test_concurrent_edits_either_succeed_or_conflict_and_none_is_lost(live_serve
             creator = db.session.scalar(
                 sa.select(User).where(User.email == live_server.users["agent"])
             )
-            ticket = create_ticket(title="v1 start", description="hammered", creator=creator)
+            ticket = create_ticket(
+                requester=CustomerFactory(),
+                title="v1 start",
+                description="hammered",
+                creator=creator,
+            )
         number, ticket_id = ticket.number, ticket.id
 
     outcomes: list[tuple[int, str]] = []

@@ -19,8 +19,15 @@ def _count(model, *where):
 def test_the_same_new_ticket_post_five_times_in_a_row(agent_client):
     page = agent_client.get("/tickets/new")
     token = re.search(r'name="form_token" type="hidden" value="([0-9a-f]{32})"', page.text)
-    data = {"title": "Double click", "description": "d", "status": "open", "priority": "low",
-            "assignee": "", "form_token": token.group(1)}  # fmt: skip
+    data = {
+        "requester": "dbl@example.org",
+        "title": "Double click",
+        "description": "d",
+        "status": "open",
+        "priority": "low",
+        "assignee": "",
+        "form_token": token.group(1),
+    }
     locations = {agent_client.post("/tickets/new", data=dict(data)).headers["Location"]
                  for _ in range(5)}  # fmt: skip
     assert len(locations) == 1
@@ -53,6 +60,7 @@ def test_the_same_post_five_times_at_once_over_http(live_server):
     client.login(live_server.users["agent"], PASSWORD)
     page = client.request("/tickets/new").text
     form = {"csrf_token": hidden(page), "form_token": hidden(page, "form_token"),
+            "requester": "dbl@example.org",
             "title": f"Concurrent {hidden(page, 'form_token')[:8]}", "description": "d",
             "status": "open", "priority": "low", "assignee": ""}  # fmt: skip
     results = []

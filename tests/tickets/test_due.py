@@ -12,8 +12,9 @@ from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import AuditLog, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import backfill, service
+from supportdesk.tickets.numbering import reserve_ticket_numbers
 from supportdesk.tickets.rules import TicketEdit
-from tests.factories import TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TicketFactory, UserFactory
 
 P = TicketPriority
 SLA = {P.URGENT: dt.timedelta(hours=4), P.HIGH: dt.timedelta(hours=24),
@@ -22,8 +23,9 @@ SLA = {P.URGENT: dt.timedelta(hours=4), P.HIGH: dt.timedelta(hours=24),
 
 def test_due_time_is_created_plus_the_priority_sla_and_follows_the_priority(app):
     agent = UserFactory()
-    ticket = service.create_ticket(title="Down", description="x", creator=agent,
-                                   priority=P.URGENT)  # fmt: skip
+    ticket = service.create_ticket(
+        requester=CustomerFactory(), title="Down", description="x", creator=agent, priority=P.URGENT
+    )
     assert ticket.due_at == ticket.created_at + dt.timedelta(hours=4)
     service.update_ticket(ticket, actor=agent, expected_version=None,
                           edit=TicketEdit(priority=P.LOW))  # fmt: skip
@@ -57,13 +59,18 @@ def test_the_list_sorts_by_due_time_and_marks_overdue_tickets(agent_client):
 
 
 def _blank_due_times(count):
+    """Write tickets as a desk at this (older) revision had them: only its columns."""
     with acting_as("test"):
         agent = UserFactory()
-        for i in range(count):
-            TicketFactory(creator=agent, priority=list(P)[i % 4], tags=[])
         db.session.flush()
+        now = dt.datetime.now(dt.UTC)
+        rows = [{"number": reserve_ticket_numbers(db.session, 1)[0], "title": f"Old {i}",
+                 "description": "d", "status": "open", "priority": list(P)[i % 4].rank,
+                 "creator_id": agent.id, "version": 1, "created_at": now - dt.timedelta(hours=i),
+                 "updated_at": now} for i in range(count)]  # fmt: skip
+        tickets = sa.table("tickets", *[sa.column(name) for name in rows[0]])
         with audited_bulk():  # as if they were created before the column existed
-            db.session.execute(sa.update(Ticket).values(due_at=None))
+            db.session.execute(sa.insert(tickets), rows)
         db.session.commit()
 
 
@@ -103,7 +110,9 @@ def test_three_step_migration_with_the_backfill_command_in_between(fresh_app, ca
     again = runner.invoke(args=["backfill", "due-at"])
     assert "nothing to do" in again.output
     with fresh_app.app_context():
-        tickets = db.session.scalars(sa.select(Ticket)).all()
+        tickets = db.session.execute(
+            sa.select(Ticket.due_at, Ticket.created_at, Ticket.priority)
+        ).all()
         assert all(
             t.due_at
             == t.created_at
@@ -129,7 +138,9 @@ def test_the_migration_fills_a_small_desk_itself(fresh_app):
         _blank_due_times(6)
         flask_migrate.upgrade()
         assert backfill.missing_due_at() == 0
-        for ticket in db.session.scalars(sa.select(Ticket)):
+        for ticket in db.session.execute(
+            sa.select(Ticket.due_at, Ticket.created_at, Ticket.priority)
+        ):
             assert ticket.due_at == ticket.created_at + SLA[ticket.priority]
         db.session.remove()
 

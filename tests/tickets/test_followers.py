@@ -9,7 +9,7 @@ from supportdesk.models import TicketFollower
 from supportdesk.tickets import service
 from supportdesk.tickets.bulk import BulkAction, bulk_update
 from supportdesk.tickets.rules import TicketEdit
-from tests.factories import TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TicketFactory, UserFactory
 
 
 def _following(user):
@@ -24,7 +24,9 @@ def _numbers(response):
 
 def test_staff_follow_what_they_create_are_assigned_or_comment_on(app):
     ana, ben, cy, dee = UserFactory(), UserFactory(), UserFactory(), UserFactory()
-    created = service.create_ticket(title="Mine", description="d", creator=ana)
+    created = service.create_ticket(
+        requester=CustomerFactory(), title="Mine", description="d", creator=ana
+    )
     assigned = TicketFactory()
     db.session.flush()
     service.update_ticket(assigned, actor=ana, expected_version=None, edit=TicketEdit(assignee=ben))
@@ -87,7 +89,9 @@ def test_opening_a_ticket_over_http_really_records_the_visit(live_server):
     with live_server.app.app_context(), acting_as("test"), unit_of_work():
         agent = db.session.scalar(sa.select(User).where(User.email == live_server.users["agent"]))
         other = db.session.scalar(sa.select(User).where(User.email == live_server.users["admin"]))
-        ticket = create_ticket(title="Seen over HTTP", description="d", creator=other)
+        ticket = create_ticket(
+            requester=CustomerFactory(), title="Seen over HTTP", description="d", creator=other
+        )
         followers.follow([ticket.id], agent.id)  # followed, never opened
         number, ticket_id, agent_id = ticket.number, ticket.id, agent.id
     client = Browserless(live_server.url)

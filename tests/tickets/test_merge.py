@@ -15,7 +15,7 @@ from supportdesk.tickets.merge import MergeRefusedError, merge_ticket
 from supportdesk.tickets.service import create_ticket
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD
-from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
+from tests.factories import CommentFactory, CustomerFactory, TagFactory, TicketFactory, UserFactory
 from tests.http import Browserless, hidden
 
 
@@ -137,9 +137,15 @@ def test_concurrent_merges_of_the_same_ticket_exactly_one_wins(live_server):
     emails = [f"merger-{i}@example.com" for i in range(8)]
     with live_server.app.app_context(), acting_as("test"), unit_of_work():
         users = [create_user(email, full_name=email, password=PASSWORD) for email in emails]
-        dupe = create_ticket(title="Dupe", description="merge me", creator=users[0])
-        targets = [create_ticket(title=f"Target {i}", description="t", creator=users[0])
-                   for i in range(8)]  # fmt: skip
+        dupe = create_ticket(
+            requester=CustomerFactory(), title="Dupe", description="merge me", creator=users[0]
+        )
+        targets = [
+            create_ticket(
+                requester=CustomerFactory(), title=f"Target {i}", description="t", creator=users[0]
+            )
+            for i in range(8)
+        ]
         dupe_number, dupe_id = dupe.number, dupe.id
         target_numbers = [t.number for t in targets]
     statuses: list[tuple[int, str | None]] = []

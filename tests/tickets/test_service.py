@@ -7,7 +7,7 @@ from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets import conflicts, service
 from supportdesk.tickets.rules import TicketEdit
-from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
+from tests.factories import CommentFactory, CustomerFactory, TagFactory, TicketFactory, UserFactory
 
 
 @pytest.fixture
@@ -22,27 +22,43 @@ def _update(ticket, actor, **changes):
 
 
 def test_create_ticket_numbers_increase_and_are_never_reused(app, actor):
-    first = service.create_ticket(title="A", description="a", creator=actor)
-    second = service.create_ticket(title="B", description="b", creator=actor)
+    first = service.create_ticket(
+        requester=CustomerFactory(), title="A", description="a", creator=actor
+    )
+    second = service.create_ticket(
+        requester=CustomerFactory(), title="B", description="b", creator=actor
+    )
     assert second.number == first.number + 1
     assert first.reference == f"SD-{first.number}"
     db.session.delete(second)
     db.session.flush()
-    third = service.create_ticket(title="C", description="c", creator=actor)
+    third = service.create_ticket(
+        requester=CustomerFactory(), title="C", description="c", creator=actor
+    )
     assert third.number == second.number + 1
 
 
 def test_create_ticket_cleans_and_checks_values(app, actor):
-    ticket = service.create_ticket(title="  Printer   jam ", description=" x ", creator=actor)
+    ticket = service.create_ticket(
+        requester=CustomerFactory(), title="  Printer   jam ", description=" x ", creator=actor
+    )
     assert ticket.title == "Printer jam"
     assert ticket.description == "x"
     with pytest.raises(service.InvalidTicketError, match="title"):
-        service.create_ticket(title="   ", description="x", creator=actor)
+        service.create_ticket(
+            requester=CustomerFactory(), title="   ", description="x", creator=actor
+        )
     with pytest.raises(service.InvalidTicketError, match="200"):
-        service.create_ticket(title="x" * 201, description="x", creator=actor)
+        service.create_ticket(
+            requester=CustomerFactory(), title="x" * 201, description="x", creator=actor
+        )
     with pytest.raises(service.InvalidTicketError, match="not active"):
         service.create_ticket(
-            title="x", description="x", creator=actor, assignee=UserFactory(is_active=False)
+            requester=CustomerFactory(),
+            title="x",
+            description="x",
+            creator=actor,
+            assignee=UserFactory(is_active=False),
         )
 
 
@@ -56,7 +72,11 @@ def test_resolving_stamps_resolved_at_and_reopening_clears_it(app, actor):
     _update(ticket, actor, status=TicketStatus.OPEN)
     assert ticket.resolved_at is None
     created_resolved = service.create_ticket(
-        title="t", description="d", creator=actor, status=TicketStatus.RESOLVED
+        requester=CustomerFactory(),
+        title="t",
+        description="d",
+        creator=actor,
+        status=TicketStatus.RESOLVED,
     )
     assert created_resolved.resolved_at is not None
 
@@ -151,7 +171,7 @@ def test_tags_change_through_update(app, actor):
 
 
 def test_explain_conflict_keeps_both_intentions(app, actor):
-    ticket = TicketFactory(title="Old", priority=TicketPriority.LOW, tags=[])
+    ticket = TicketFactory(title="Old", priority=TicketPriority.LOW, tags=[], ccs=[])
     db.session.flush()
     loaded = conflicts.editable_values(ticket)
     token = conflicts.fingerprints(loaded)
@@ -167,7 +187,7 @@ def test_explain_conflict_keeps_both_intentions(app, actor):
 
 
 def test_explain_conflict_without_a_token_loses_nothing(app, actor):
-    ticket = TicketFactory(title="Old", tags=[])
+    ticket = TicketFactory(title="Old", tags=[], ccs=[])
     submitted = dict(conflicts.editable_values(ticket), title="Mine")
     report = conflicts.explain_conflict(ticket, original="not json", submitted=submitted)
     assert report.mine == {"title"}

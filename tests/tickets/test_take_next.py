@@ -15,7 +15,7 @@ from supportdesk.tickets.queue import take_next
 from supportdesk.tickets.service import create_ticket
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD
-from tests.factories import TagFactory, TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TagFactory, TicketFactory, UserFactory
 from tests.http import Browserless, hidden
 
 P, S = TicketPriority, TicketStatus
@@ -82,8 +82,13 @@ def test_eight_agents_taking_at_once_get_eight_different_tickets(live_server):
         users = [create_user(email, full_name=email, password=PASSWORD) for email in agents]
         user_ids = {u.id for u in users}
         for i in range(12):
-            create_ticket(title=f"Queue {i}", description="waiting", creator=users[0],
-                          priority=P.URGENT)  # fmt: skip
+            create_ticket(
+                requester=CustomerFactory(),
+                title=f"Queue {i}",
+                description="waiting",
+                creator=users[0],
+                priority=P.URGENT,
+            )
     results: list[tuple[int, str | None]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(len(agents))

@@ -256,9 +256,16 @@ def test_create_ticket_redirects_303_to_its_page(agent_client, agent):
     tag = TagFactory(name="printer")
     response = agent_client.post(
         "/tickets/new",
-        data={"title": "Paper jam", "description": "Tray 2", "status": "open",
-              "priority": "high", "assignee": str(agent.id), "tags": [str(tag.id)]},
-    )  # fmt: skip
+        data={
+            "requester": "Pat <pat@example.org>",
+            "title": "Paper jam",
+            "description": "Tray 2",
+            "status": "open",
+            "priority": "high",
+            "assignee": str(agent.id),
+            "tags": [str(tag.id)],
+        },
+    )
     assert response.status_code == 303
     ticket = db.session.scalar(sa.select(Ticket).where(Ticket.title == "Paper jam"))
     assert response.headers["Location"] == f"/tickets/{ticket.number}"
@@ -272,9 +279,15 @@ def test_create_ticket_redirects_303_to_its_page(agent_client, agent):
 def test_create_errors_keep_what_was_typed(agent_client):
     response = agent_client.post(
         "/tickets/new",
-        data={"title": "", "description": "A long story I typed", "status": "open",
-              "priority": "nonsense", "assignee": "999999"},
-    )  # fmt: skip
+        data={
+            "requester": "pat@example.org",
+            "title": "",
+            "description": "A long story I typed",
+            "status": "open",
+            "priority": "nonsense",
+            "assignee": "999999",
+        },
+    )
     assert response.status_code == 422
     assert "A long story I typed" in response.text
     assert "This field is required." in response.text
@@ -282,8 +295,15 @@ def test_create_errors_keep_what_was_typed(agent_client):
 
 
 def test_only_admins_create_tags_inline(agent_client, admin, login_as):
-    data = {"title": "t", "description": "d", "status": "open", "priority": "low",
-            "assignee": "", "new_tags": "Brand New"}  # fmt: skip
+    data = {
+        "requester": "pat@example.org",
+        "title": "t",
+        "description": "d",
+        "status": "open",
+        "priority": "low",
+        "assignee": "",
+        "new_tags": "Brand New",
+    }
     refused = agent_client.post("/tickets/new", data=data)
     assert refused.status_code == 422
     assert "Only admins can create tags." in refused.text
