@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
 from supportdesk.audit.listeners import audited_bulk, record_event
+from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.db import copy_field
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
@@ -154,7 +155,13 @@ def seed_demo_data(
 
     staff_ids = _seed_staff(rng, staff_count, seed)
     tag_ids = _seed_tags(rng, tag_count)
-    plan = _Plan(rng, anchor, staff_ids, tag_ids, comments_per_ticket)
+    # A desk at a revision before customers (the live-migration test seeds one) gets
+    # tickets without requesters, as such a desk had them.
+    customer_ids = None
+    if sa.inspect(session.connection()).has_table("customers"):
+        with audited_bulk():  # recorded by the one seed.loaded entry below, as tickets are
+            customer_ids = _seed_customers(rng, max(1, round(tickets * CUSTOMERS_PER_TICKET)))
+    plan = _Plan(rng, anchor, staff_ids, tag_ids, comments_per_ticket, customer_ids)
     written = comments_written = links_written = 0
     fresh = session.scalar(sa.select(Ticket.id).limit(1)) is None
     defer = fresh and tickets >= defer_indexes_from
@@ -163,10 +170,11 @@ def seed_demo_data(
     with audited_bulk(), _writer_for(session.connection(), tickets, fresh=defer) as writer:
         while written < tickets:
             n = min(BATCH, tickets - written)
-            ticket_rows, comment_rows, link_rows = plan.batch(*writer.reserve(n))
-            writer.write_tickets(ticket_rows)
+            ticket_rows, comment_rows, link_rows, cc_rows = plan.batch(*writer.reserve(n))
+            writer.write_tickets(ticket_rows, plan.ticket_columns)
             writer.write_comments(comment_rows)
             writer.write_links(link_rows)
+            writer.write_ccs(cc_rows)
             written += n
             comments_written += len(comment_rows)
             links_written += len(link_rows)
@@ -176,7 +184,7 @@ def seed_demo_data(
         "seed.loaded",
         entity=("tickets", None),
         changes={"tickets": written, "comments": comments_written, "tag_links": links_written,
-                 "seed": seed},
+                 "customers": len(customer_ids or ()), "seed": seed},
     )  # fmt: skip
     return SeedResult(len(staff_ids), len(tag_ids), written, comments_written, links_written)
 
@@ -191,8 +199,16 @@ class _Plan:
         staff_ids: list[int],
         tag_ids: list[int],
         comments_per_ticket: float,
+        customer_ids: list[int] | None = None,
     ) -> None:
         self.rng, self.anchor = rng, anchor
+        self.customer_ids = customer_ids
+        self.ticket_columns = TICKET_COLUMNS + (("requester_id",) if customer_ids else ())
+        # Most tickets come from anyone; some from a few heavy customers (Zipf-like), so
+        # the busiest have hundreds of tickets, as a real desk's key accounts do.
+        self.customer_cum = list(
+            itertools.accumulate(1 / (i + 1) ** 0.5 for i in range(len(customer_ids or ())))
+        )
         self.staff_ids, self.tag_ids = staff_ids, tag_ids
         self.comments_per_ticket = comments_per_ticket
         # Busy agents get much more work than quiet ones (Zipf-like weights); cumulative
@@ -205,14 +221,18 @@ class _Plan:
         self.priority_cum = list(itertools.accumulate(PRIORITY_WEIGHTS.values()))
         self.sla = {p: dt.timedelta(hours=h) for p, h in sla_hours().items()}  # due_at
 
-    def batch(
-        self, ids: list[int], numbers: list[int]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Return ticket, comment and link rows for these ticket ids and numbers."""
+    def _customer(self, customer_ids: list[int]) -> int:
+        if self.rng.random() < HEAVY_SHARE:
+            return self.rng.choices(customer_ids, cum_weights=self.customer_cum)[0]
+        return self.rng.choice(customer_ids)
+
+    def batch(self, ids: list[int], numbers: list[int]) -> tuple[list[tuple[Any, ...]], ...]:
+        """Return ticket, comment, tag-link and CC rows for these ticket ids and numbers."""
         rng, anchor, staff_ids = self.rng, self.anchor, self.staff_ids
         tickets: list[tuple[Any, ...]] = []
         comments: list[tuple[Any, ...]] = []
         links: list[tuple[Any, ...]] = []
+        ccs: list[tuple[Any, ...]] = []
         for ticket_id, number in zip(ids, numbers, strict=True):
             age_days = rng.random() ** 1.3 * SPAN_DAYS  # more recent tickets than old ones
             created = anchor - dt.timedelta(days=age_days, seconds=rng.randrange(86_400))
@@ -243,17 +263,25 @@ class _Plan:
                 title += f" ({rng.choice(RARE_WORDS)})"
             description = _sentence(rng, 15, 60)
             creator = rng.choice(staff_ids)
-            tickets.append(
-                (ticket_id, number, title, description, status.value, priority.rank, creator,
-                 assignee, resolved, first_reply, None, 1, created, last,
-                 created + self.sla[priority])
+            row: tuple[Any, ...] = (
+                ticket_id, number, title, description, status.value, priority.rank, creator,
+                assignee, resolved, first_reply, None, 1, created, last,
+                created + self.sla[priority],
             )  # fmt: skip
+            if self.customer_ids:
+                requester = self._customer(self.customer_ids)
+                row += (requester,)
+                if rng.random() < CC_SHARE:
+                    copied = {self._customer(self.customer_ids)
+                              for _ in range(rng.choice((1, 1, 2)))}  # fmt: skip
+                    ccs.extend((ticket_id, c, created) for c in copied - {requester})
+            tickets.append(row)
             k = min(len(self.tag_ids), max(0, round(rng.gauss(2, 1))))
             chosen: set[int] = set()
             while len(chosen) < k:
                 chosen.add(rng.choices(self.tag_ids, cum_weights=self.tag_cum)[0])
             links.extend((ticket_id, tag_id, created) for tag_id in chosen)
-        return tickets, comments, links
+        return tickets, comments, links, ccs
 
 
 def _status_for_age(rng: random.Random, age_days: float) -> TicketStatus:
@@ -298,6 +326,28 @@ def _seed_staff(rng: random.Random, count: int, seed: int) -> list[int]:
     return ids
 
 
+def _seed_customers(rng: random.Random, count: int) -> list[int]:
+    """Create ``count`` demo customers (new addresses even when appending); return ids."""
+    connection = db.session.connection()
+    table: sa.Table = Customer.__table__  # type: ignore[assignment]  # a mapped Table
+    before = connection.scalar(sa.select(sa.func.max(Customer.id))) or 0
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for i in range(count):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        domain = rng.choice(CUSTOMER_DOMAINS)
+        organisation = domain.split(".")[0].capitalize() if rng.random() < 0.6 else ""
+        rows.append({"email": f"{first}.{last}.{before + i + 1}@{domain}".lower(),
+                     "name": f"{first} {last}" if rng.random() < 0.8 else "",
+                     "organisation": organisation, "notes": "", "is_blocked": False,
+                     "created_at": now, "updated_at": now})  # fmt: skip
+    for start in range(0, count, 5_000):
+        connection.execute(sa.insert(table), rows[start : start + 5_000])
+    return list(connection.scalars(
+        sa.select(Customer.id).where(Customer.id > before).order_by(Customer.id)
+    ))  # fmt: skip
+
+
 def _seed_tags(rng: random.Random, count: int) -> list[int]:
     session = db.session
     ids: list[int] = []
@@ -330,6 +380,12 @@ TICKET_COLUMNS = (
     "updated_at",
     "due_at",
 )
+CC_COLUMNS = ("ticket_id", "customer_id", "added_at")
+CUSTOMERS_PER_TICKET = 0.15  # 150,000 customers at 1,000,000 tickets
+HEAVY_SHARE = 0.3  # of tickets, from the few heavy customers
+CC_SHARE = 0.2  # of tickets, with one or two CCs
+CUSTOMER_DOMAINS = ("example.org", "example.com", "acme.example", "globex.example",
+                    "initech.example", "umbrella.example", "mail.example")  # fmt: skip
 COMMENT_COLUMNS = ("ticket_id", "author_id", "body", "is_internal", "created_at", "updated_at")
 LINK_COLUMNS = ("ticket_id", "tag_id", "created_at")
 
@@ -353,12 +409,16 @@ class _Writer(abc.ABC):
         """Return ``n`` fresh ticket ids and ticket numbers."""
 
     @abc.abstractmethod
-    def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ticket rows (in ``TICKET_COLUMNS`` order, priority as its rank)."""
+    def write_tickets(self, rows: list[tuple[Any, ...]], columns: Sequence[str]) -> None:
+        """Insert ticket rows (in ``columns`` order, priority as its rank)."""
 
     @abc.abstractmethod
     def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert comment rows (``COMMENT_COLUMNS`` order)."""
+
+    @abc.abstractmethod
+    def write_ccs(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert CC rows (``CC_COLUMNS`` order)."""
 
     @abc.abstractmethod
     def write_links(self, rows: list[tuple[Any, ...]]) -> None:
@@ -381,8 +441,15 @@ class _PostgresWriter(_Writer):
         # stay locked until commit, which only matters to a desk with no tickets yet.
         # Foreign keys likewise: checking millions of rows one by one took most of the
         # load; re-adding a constraint validates it with one join instead.
-        self._deferred = _secondary_indexes() if fresh else []
-        self._foreign_keys = _outgoing_foreign_keys() if fresh else []
+        inspector = sa.inspect(connection)
+        existing_indexes = {ix["name"] for t in _TABLES for ix in inspector.get_indexes(t.name)}
+        existing_keys = {fk["name"] for t in _TABLES for fk in inspector.get_foreign_keys(t.name)}
+        # Only what this revision of the schema has (the live-migration test seeds an
+        # older one).
+        self._deferred = [ix for ix in _secondary_indexes() if ix.name in existing_indexes
+                          ] if fresh else []  # fmt: skip
+        self._foreign_keys = [fk for fk in _outgoing_foreign_keys() if fk.name in existing_keys
+                              ] if fresh else []  # fmt: skip
         # The full-text GIN indexes are not in the models (see tickets.search); the
         # vectors themselves are computed by the row triggers as COPY inserts.
         self._search_indexes = _search_indexes(connection) if fresh else []
@@ -457,8 +524,8 @@ class _PostgresWriter(_Writer):
         for constraint in self._foreign_keys:
             self.connection.execute(sa.schema.AddConstraint(constraint))
 
-    def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
-        self._copy("tickets", TICKET_COLUMNS, rows)
+    def write_tickets(self, rows: list[tuple[Any, ...]], columns: Sequence[str]) -> None:
+        self._copy("tickets", columns, rows)
         if not self._analyzed:
             # Foreign-key checks of comments run cached plans; one made while tickets looked
             # empty (say, just vacuumed) would scan the table for every comment row. ANALYZE
@@ -471,6 +538,9 @@ class _PostgresWriter(_Writer):
 
     def write_links(self, rows: list[tuple[Any, ...]]) -> None:
         self._copy("ticket_tags", LINK_COLUMNS, rows)
+
+    def write_ccs(self, rows: list[tuple[Any, ...]]) -> None:
+        self._copy("ticket_ccs", CC_COLUMNS, rows)
 
 
 class _SQLiteWriter(_Writer):
@@ -491,15 +561,18 @@ class _SQLiteWriter(_Writer):
                 sa.insert(table), [dict(zip(columns, r, strict=True)) for r in rows]
             )
 
-    def write_tickets(self, rows: list[tuple[Any, ...]]) -> None:
+    def write_tickets(self, rows: list[tuple[Any, ...]], columns: Sequence[str]) -> None:
         converted = [r[:5] + (_PRIORITY_FROM_RANK[r[5]],) + r[6:] for r in rows]
-        self._insert(_TABLES[0], TICKET_COLUMNS, converted)
+        self._insert(_TABLES[0], columns, converted)
 
     def write_comments(self, rows: list[tuple[Any, ...]]) -> None:
         self._insert(_TABLES[1], COMMENT_COLUMNS, rows)
 
     def write_links(self, rows: list[tuple[Any, ...]]) -> None:
         self._insert(ticket_tags, LINK_COLUMNS, rows)
+
+    def write_ccs(self, rows: list[tuple[Any, ...]]) -> None:
+        self._insert(ticket_ccs, CC_COLUMNS, rows)
 
 
 _PRIORITY_FROM_RANK = {p.rank: p for p in TicketPriority}
@@ -562,8 +635,10 @@ def refresh_statistics(*, vacuum: bool = False) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in _SEEDED_TABLES:
+        existing = set(sa.inspect(conn).get_table_names())
+        for table in (t for t in _SEEDED_TABLES if t in existing):
             conn.execute(sa.text(("VACUUM ANALYZE " if vacuum else "ANALYZE ") + table))
 
 
-_SEEDED_TABLES = ("tickets", "comments", "ticket_tags", "users", "tags")
+_SEEDED_TABLES = ("tickets", "comments", "ticket_tags", "users", "tags", "customers",
+                  "ticket_ccs")  # fmt: skip

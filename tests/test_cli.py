@@ -3,6 +3,7 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash
 
 from supportdesk.audit.listeners import audited_bulk
+from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.extensions import db
 from supportdesk.models import Comment, Tag, Ticket, TicketStatus, User, UserRole, ticket_tags
 from supportdesk.users.service import find_user_by_email
@@ -101,6 +102,31 @@ def test_seeded_rows_are_consistent(runner):
         .where(Comment.created_at < Ticket.created_at)
     )
     assert bad_comments == 0
+
+
+def test_seeded_tickets_all_have_requesters_with_a_realistic_skew(runner):
+    assert runner.invoke(args=["seed", "--tickets", "2000", "--comments-per-ticket", "0"]
+                         ).exit_code == 0  # fmt: skip
+    assert _count(Customer) == 300  # 15 % of the tickets
+    assert db.session.scalar(sa.select(sa.func.count()).where(Ticket.requester_id.is_(None))) == 0
+    per_customer = (
+        db.session.execute(
+            sa.select(sa.func.count(Ticket.id))
+            .group_by(Ticket.requester_id)
+            .order_by(sa.func.count().desc())
+        )
+        .scalars()
+        .all()
+    )
+    assert per_customer[0] > 3 * (2000 / 300)  # a few heavy customers (at 1M: hundreds)
+    with_ccs = db.session.scalar(sa.select(sa.func.count(sa.distinct(ticket_ccs.c.ticket_id))))
+    assert 300 <= with_ccs <= 500  # about 20 %
+    clash = db.session.scalar(
+        sa.select(sa.func.count()).select_from(ticket_ccs)
+        .join(Ticket, Ticket.id == ticket_ccs.c.ticket_id)
+        .where(Ticket.requester_id == ticket_ccs.c.customer_id)
+    )  # fmt: skip
+    assert clash == 0  # the requester is never also a CC
 
 
 def test_demo_creates_an_admin_once_and_seeds_an_empty_desk(runner):
