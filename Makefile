@@ -34,10 +34,13 @@ audit: install ## pip-audit the locked dependencies, bandit the package (waivers
 
 PORT ?= 5000
 
-run: install ## Migrate, create a demo admin and demo tickets, serve on http://127.0.0.1:5000 (make run PORT=5001)
+run: install ## Migrate, demo admin and tickets, the mail worker in the background, serve http://127.0.0.1:5000 (PORT=5001)
 	@$(BIN)/flask db upgrade 2>&1 | tail -n 1
+	@echo "Replies to customers are written to instance/outbox/*.eml by the worker started here."
 	@$(BIN)/flask demo --port $(PORT)
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@$(BIN)/flask worker --name make-run > instance/worker.log 2>&1 & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 run-new-password: install ## Give the demo admin a new one-time password and print it
 	@$(BIN)/flask demo --port $(PORT) --new-password

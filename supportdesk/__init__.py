@@ -64,7 +64,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
 
     from supportdesk import cli, errors, observability, web
+    from supportdesk.mail import service as mail
 
+    mail.init_app(app)
     web.init_app(app)
     observability.init_app(app)
     errors.init_app(app)
@@ -100,11 +102,12 @@ def _register_blueprints(app: Flask) -> None:
     from supportdesk.desk.views import bp as tickets_bp
     from supportdesk.health.views import bp as health_bp
     from supportdesk.macros.views import bp as macros_bp
+    from supportdesk.mail.views import bp as mail_bp
     from supportdesk.reports.views import bp as reports_bp
     from supportdesk.tags.views import bp as tags_bp
     from supportdesk.users.views import bp as users_bp
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,
-                  reports_bp, macros_bp, customers_bp)  # fmt: skip
+                  reports_bp, macros_bp, customers_bp, mail_bp)  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import socket
 import sys
+import threading
 
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from supportdesk import deploycheck
+from supportdesk import deploycheck, worker
 from supportdesk.audit import cli as audit_cli
 from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
@@ -34,6 +38,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(check_deploy_command)
     app.cli.add_command(db_explain_command)
+    app.cli.add_command(worker_command)
     app.cli.add_command(tickets_cli.group)
     app.cli.add_command(tickets_cli.export_group)
     app.cli.add_command(tickets_cli.backfill_group)
@@ -197,3 +202,35 @@ def db_explain_command(path: str, email: str | None, full: bool) -> None:
         click.echo(f"\n-- statement {number}: {text}")
         for line in plan.plan:
             click.echo(f"   {line}")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (for cron).")
+@click.option(
+    "--interval", type=click.IntRange(1, 3600), default=None,
+    help="Seconds between looks when idle (default: SUPPORTDESK_WORKER_INTERVAL_SECONDS).",
+)  # fmt: skip
+@click.option("--name", default=None, help="This worker's name in /health/worker.")
+def worker_command(once: bool, interval: int | None, name: str | None) -> None:
+    """Deliver queued email (and later webhooks): run it beside gunicorn, e.g. under systemd.
+
+    Several workers may run at once (on PostgreSQL each row is claimed by one). SIGTERM or
+    Ctrl-C stops it after the delivery in hand.
+    """
+    config = current_app.config
+    name = name or f"{socket.gethostname()}:{os.getpid()}"
+    lease = config["WORKER_LEASE_SECONDS"]
+    if once:
+        with acting_as("cli:worker"):
+            counts = worker.run_once(name=name, lease_seconds=lease)
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        click.echo(f"Delivered: {summary or 'nothing was due'}.")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"Worker {name} started; Ctrl-C stops it.")
+    with acting_as("cli:worker"):
+        worker.run_forever(name=name, interval=interval or config["WORKER_INTERVAL_SECONDS"],
+                           lease_seconds=lease, stop=stop)  # fmt: skip
+    click.echo("Worker stopped.")

@@ -11,8 +11,10 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -103,6 +105,36 @@ def _sla_hours(name: str, raw: Any) -> dict[str, int]:
     return hours
 
 
+SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+def _smtp_url(name: str, raw: Any) -> str:
+    """Check ``smtp://host:25``, ``smtp+starttls://user:pass@host:587``, ``smtps://…:465``."""
+    text = str(raw).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
+        raise ConfigError(
+            f"{PREFIX}{name} must look like smtp://host:25, smtp+starttls://user:pass@host:587 "
+            "or smtps://user:pass@host:465"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} has a port that is not a number") from None
+    return text
+
+
+def _mail_from(name: str, raw: Any) -> str:
+    """Check ``Acme Support <support@acme.example>`` or a bare address (no line breaks)."""
+    text = str(raw).strip()
+    display, address = parseaddr(text)
+    if "\n" in text or "\r" in text or "@" not in address or not address.isascii():
+        raise ConfigError(
+            f"{PREFIX}{name} must be an address such as 'Acme Support <support@acme.example>'"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration value: how to parse it and its default."""
@@ -136,6 +168,20 @@ SETTINGS: dict[str, Setting] = {
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
     "SLA_HOURS": Setting(_sla_hours, dict(SLA_DEFAULT_HOURS)),
+    # Email out: the desk's address, its Message-ID domain, a signature, the optional
+    # acknowledgement of new tickets, the SMTP server (unset: .eml files in the outbox).
+    "MAIL_FROM": Setting(_mail_from, "Support <support@localhost>"),
+    "MAIL_DOMAIN": Setting(_text, None),  # None: the domain of MAIL_FROM
+    "MAIL_SIGNATURE": Setting(_text, ""),
+    "MAIL_ACK": Setting(_bool, False),
+    "SMTP_URL": Setting(_smtp_url, None),  # None: write .eml files to OUTBOX_DIR
+    "SMTP_TIMEOUT_SECONDS": Setting(int_setting(1, 600), 30),
+    "OUTBOX_DIR": Setting(_text, None),  # None: <instance>/outbox
+    "MAIL_MAX_ATTEMPTS": Setting(int_setting(1, 50), 8),
+    "MAIL_RETRY_SECONDS": Setting(int_setting(1, 86_400), 600),
+    # The worker (flask worker): how often it looks for due work, how long a claim holds.
+    "WORKER_INTERVAL_SECONDS": Setting(int_setting(1, 3600), 5),
+    "WORKER_LEASE_SECONDS": Setting(int_setting(1, 86_400), 300),
 }
 
 

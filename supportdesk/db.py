@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -195,7 +196,26 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _is_write_request() else "BEGIN")
 
 
+_write_intent: ContextVar[bool] = ContextVar("supportdesk_write_intent", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Mark the transactions begun inside as writers (SQLite: ``BEGIN IMMEDIATE``).
+
+    For work outside a request (the worker) that reads, then writes: a deferred SQLite
+    transaction would fail at its first write if another writer committed meanwhile.
+    """
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
 def _is_write_request() -> bool:
+    if _write_intent.get():
+        return True
     return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 

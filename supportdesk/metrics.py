@@ -8,6 +8,7 @@ importing one another.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -44,3 +45,21 @@ POOL_CHECKED_OUT = Gauge("supportdesk_db_pool_checked_out", "Connections in use 
 POOL_OVERFLOW = Gauge("supportdesk_db_pool_overflow", "Connections beyond the pool size in use "
                       "(all workers; negative: unused pool room)",
                       multiprocess_mode="livesum")  # fmt: skip
+
+# Email out (recorded by the worker's mail delivery, added up across processes).
+MAIL_SEND_SECONDS = Histogram(
+    "supportdesk_mail_send_seconds",
+    "Time to hand one message to the SMTP server",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+MAIL_FAILURES = Counter(
+    "supportdesk_mail_failures", "Failed delivery attempts, by class", ["class"]
+)
+MAIL_OUTBOX = Gauge(
+    "supportdesk_mail_outbox", "Outbox deliveries by state (counted at scrape time)",
+    ["state"], multiprocess_mode="mostrecent",
+)  # fmt: skip
+
+# Counts read from the database when /metrics is scraped: features add their refresher
+# (plumbing cannot ask a feature's tables itself).
+SCRAPE_REFRESHERS: list[Callable[[], None]] = []

@@ -4,6 +4,7 @@ from supportdesk.attachments.models import Attachment
 from supportdesk.audit.models import AuditLog
 from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
+from supportdesk.mail.models import MailDelivery, MailKind, MailMessage
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.formtokens import FormToken
 from supportdesk.tickets.models import (
@@ -15,6 +16,7 @@ from supportdesk.tickets.models import (
     TicketStatus,
 )
 from supportdesk.users.models import User, UserRole
+from supportdesk.worker import WorkerBeat
 
 __all__ = [
     "Attachment",
@@ -23,6 +25,9 @@ __all__ = [
     "AssignMode",
     "Comment",
     "Customer",
+    "MailDelivery",
+    "MailKind",
+    "MailMessage",
     "Macro",
     "MacroTag",
     "Counter",
@@ -33,6 +38,7 @@ __all__ = [
     "TicketStatus",
     "User",
     "UserRole",
+    "WorkerBeat",
     "ticket_ccs",
     "ticket_tags",
 ]

@@ -36,6 +36,7 @@ from supportdesk.metrics import (
     POOL_OVERFLOW,
     POOL_SIZE,
     REQUESTS,
+    SCRAPE_REFRESHERS,
     STATEMENTS,
 )
 
@@ -143,6 +144,8 @@ def metrics() -> Response:
             "A bearer token is needed (SUPPORTDESK_METRICS_TOKEN).\n", 401,
             {"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"},
         )  # fmt: skip
+    for refresh in SCRAPE_REFRESHERS:  # counts that live in the database (the outbox)
+        refresh()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -221,13 +221,14 @@ def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
 
 def _after_flush(session: Session, flush_context: Any) -> None:
     rows: list[dict[str, Any]] = []
-    base = _base()
+    base: dict[str, Any] | None = None  # read once, and only when something is audited
     for obj in session.new:
         if isinstance(obj, Auditable):
             values = _values(obj)
             for attr in type(obj).__audit_collections__:
                 if attr in obj.__dict__:
                     values[attr] = [item.id for item in getattr(obj, attr)]
+            base = base or _base()
             rows.append(created_row(type(obj), _primary_key(obj), values, base=base))
     for obj in session.dirty:
         if isinstance(obj, Auditable):
@@ -236,6 +237,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     for obj in session.deleted:
         if isinstance(obj, Auditable):
             cls = type(obj)
+            base = base or _base()
             before = snapshots.get(id(obj), {})
             entity_id = before.get("id")
             changes = {k: {"old": v, "new": None} for k, v in before.items()

@@ -12,6 +12,7 @@ from supportdesk.audit import queries as audit_queries
 from supportdesk.desk.service import TicketValues
 from supportdesk.errors import DomainError
 from supportdesk.macros import service as macros
+from supportdesk.mail import service as mail
 from supportdesk.paging import InvalidCursorError
 from supportdesk.tickets import conflicts, followers, formtokens, queries, search
 from supportdesk.tickets.forms import (
@@ -133,6 +134,7 @@ def detail(
         following = followers.is_following(ticket.id, user.id)
     return {"ticket": ticket, "comment_form": comment_form, "quick": quick,
             "requester_tickets": queries.requester_tickets(ticket),
+            "deliveries": mail.deliveries_by_comment(ticket.id),
             "timeline": timeline, "picker": picker, "following": following,
             "options": options}  # fmt: skip
 

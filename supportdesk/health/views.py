@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
+from supportdesk import worker
+from supportdesk.db import utcnow
 from supportdesk.extensions import db
 
 bp = Blueprint("health", __name__, url_prefix="/health")
@@ -48,3 +50,30 @@ def database() -> ResponseReturnValue:
 def _call(pool: object, name: str) -> int | None:
     method = getattr(pool, name, None)
     return method() if callable(method) else None
+
+
+@bp.get("/worker")
+def worker_health() -> ResponseReturnValue:
+    """Say when a worker last looked at its queues and last delivered something.
+
+    ``stale`` (and 503) when no worker beat for three of its intervals plus a minute: mail
+    waits in the outbox until one runs again.
+    """
+    try:
+        beat = worker.last_beat()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        return jsonify(status="unavailable", reason="database unreachable"), 503
+    if beat is None:
+        return jsonify(status="stale", reason="no worker has run yet (flask worker)"), 503
+    limit = 3 * current_app.config["WORKER_INTERVAL_SECONDS"] + 60
+    age = (utcnow() - beat.beat_at).total_seconds()
+    body = {
+        "status": "ok" if age <= limit else "stale",
+        "worker": beat.name,
+        "beat_at": beat.beat_at.isoformat(),
+        "seconds_since_beat": round(age, 1),
+        "progress_at": beat.progress_at.isoformat() if beat.progress_at else None,
+    }
+    return jsonify(body), 200 if age <= limit else 503

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk import events
 from supportdesk.audit.listeners import audited_bulk
 from supportdesk.customers.models import Customer
 from supportdesk.db import utcnow
@@ -93,6 +94,7 @@ def create_ticket(
     db.session.add(ticket)
     db.session.flush()
     followers.follow([ticket.id], creator.id, seen=True)
+    events.publish(events.TICKET_CREATED, ticket=ticket)
     return ticket
 
 
@@ -184,6 +186,7 @@ def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -
             .execution_options(synchronize_session=False)
         )
     followers.follow([ticket.id], author.id, seen=True)
+    events.publish(events.COMMENT_ADDED, comment=comment, ticket=ticket)
     return comment
 
 

@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from supportdesk.extensions import db
-from supportdesk.models import Attachment
+from supportdesk.models import Attachment, MailDelivery
+from supportdesk.tickets import service
 from tests.conftest import PASSWORD
 from tests.factories import MacroFactory, TagFactory, TicketFactory, UserFactory
 
@@ -61,6 +62,10 @@ MATRIX = {
     ("customers.detail", "GET"): STAFF,
     ("customers.detail", "POST"): STAFF,
     ("customers.merge", "POST"): ADMIN,
+    ("health.worker_health", "GET"): PUBLIC,
+    ("mail.outbox", "GET"): ADMIN,
+    ("mail.retry", "POST"): STAFF,
+    ("mail.cancel", "POST"): ADMIN,
 }
 
 
@@ -85,9 +90,11 @@ def test_every_route_answers_as_the_matrix_says(app, role):
     db.session.flush()
     attachment = db.session.scalars(sa.select(Attachment)).one()
     macro = MacroFactory()
+    service.add_comment(ticket, author=ticket.creator, body="Mailed", is_internal=False)
+    delivery = db.session.scalars(sa.select(MailDelivery)).one()
     values = {"number": ticket.number, "tag_id": tag.id, "attachment_id": attachment.id,
               "user_id": ticket.creator_id, "macro_id": macro.id,
-              "customer_id": ticket.requester_id}  # fmt: skip
+              "customer_id": ticket.requester_id, "delivery_id": delivery.id}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")
