@@ -25,6 +25,8 @@ from supportdesk.audit.context import acting_as
 from supportdesk.extensions import db
 from tests import factories
 
+pytest_plugins = ("tests.smtp_sink",)  # a real SMTP server on loopback: smtp_sink, tls_files
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "correct horse battery"
 

@@ -198,3 +198,48 @@
   action.addEventListener("change", sync);
   sync();
 })();
+
+/* Requester and CC type-ahead: existing customers as the staff member types (the fields
+   are plain text without JavaScript: "Name <email>", several separated by commas). */
+(function () {
+  "use strict";
+  const fields = ["requester", "cc"].map(function (id) { return document.getElementById(id); })
+    .filter(Boolean);
+  if (!fields.length) return;
+  const list = document.createElement("datalist");
+  list.id = "customer-options";
+  document.body.appendChild(list);
+  let timer = null;
+  let asked = "";
+
+  function lastPart(field) {
+    const parts = field.value.split(",");
+    return { head: parts.slice(0, -1).join(","), tail: parts[parts.length - 1].trim() };
+  }
+
+  function suggest(field) {
+    const part = lastPart(field);
+    if (part.tail.length < 2 || part.tail === asked) return;
+    asked = part.tail;
+    fetch("/customers/lookup?q=" + encodeURIComponent(part.tail), {
+      headers: { Accept: "application/json" }, credentials: "same-origin",
+    }).then(function (response) { return response.ok ? response.json() : { customers: [] }; })
+      .then(function (data) {
+        list.replaceChildren();
+        data.customers.forEach(function (customer) {
+          const option = document.createElement("option");
+          option.value = (part.head ? part.head + ", " : "") + customer.value;
+          option.textContent = customer.name ? customer.email : "";
+          list.appendChild(option);
+        });
+      }).catch(function () { /* no suggestions: typing still works */ });
+  }
+
+  fields.forEach(function (field) {
+    field.setAttribute("list", list.id);
+    field.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { suggest(field); }, 200);
+    });
+  });
+})();

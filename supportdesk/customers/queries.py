@@ -12,7 +12,7 @@ PAGE = 50
 
 
 def customer_page(
-    q: str, *, secret: str, cursor: str | None = None
+    q: str, *, secret: str, cursor: str | None = None, size: int = PAGE
 ) -> tuple[list[Customer], str | None]:
     """Return customers whose email or name starts with ``q`` (any case), by email.
 
@@ -21,7 +21,7 @@ def customer_page(
     :raises paging.InvalidCursorError: ``cursor`` is damaged.
     """
     email = sa.func.lower(Customer.email)
-    stmt = sa.select(Customer).order_by(email, Customer.id).limit(PAGE + 1)
+    stmt = sa.select(Customer).order_by(email, Customer.id).limit(size + 1)
     typed = q.strip().lower()
     if typed:
         pattern = typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -33,8 +33,8 @@ def customer_page(
         stmt = stmt.where(sa.tuple_(email, Customer.id) > after)
     rows = list(db.session.scalars(stmt))
     next_cursor = None
-    if len(rows) > PAGE:
-        rows = rows[:PAGE]
+    if len(rows) > size:
+        rows = rows[:size]
         last = rows[-1]
         next_cursor = paging.encode_cursor(secret, (last.email.lower(), last.id), scope="customers")
     return rows, next_cursor

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from email.utils import formataddr
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -33,6 +45,21 @@ def index() -> ResponseReturnValue:
         customers, next_cursor = queries.customer_page(q, secret=secret)
     return render_template("customers/index.html", form=form, customers=customers, q=q,
                            next_cursor=next_cursor)  # fmt: skip
+
+
+@bp.get("/lookup")
+def lookup() -> ResponseReturnValue:
+    """Return up to 8 customers whose email or name starts with ``q`` (the form's type-ahead)."""
+    form = CustomerSearchForm(formdata=request.args)
+    q = (form.q.data or "").strip() if form.validate() else ""
+    if len(q) < 2:
+        return jsonify(customers=[])
+    found, _ = queries.customer_page(q, secret=current_app.config["SECRET_KEY"], size=8)
+    return jsonify(customers=[
+        {"id": c.id, "email": c.email, "name": c.name,
+         "value": formataddr((c.name, c.email)) if c.name else c.email}
+        for c in found
+    ])  # fmt: skip
 
 
 def _load(customer_id: int) -> Customer:

@@ -59,6 +59,7 @@ MATRIX = {
     ("auth.change_password", "GET"): STAFF,
     ("auth.change_password", "POST"): STAFF,
     ("customers.index", "GET"): STAFF,
+    ("customers.lookup", "GET"): STAFF,
     ("customers.detail", "GET"): STAFF,
     ("customers.detail", "POST"): STAFF,
     ("customers.merge", "POST"): ADMIN,

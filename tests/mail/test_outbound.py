@@ -7,9 +7,11 @@ import email
 import email.policy
 import io
 import re
+import ssl
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.smtp import AuthResult
 from markupsafe import Markup
 
 from supportdesk import worker
@@ -21,7 +23,7 @@ from supportdesk.models import Ticket
 from supportdesk.tickets import service
 from supportdesk.worker import DeliveryState
 from tests.factories import CustomerFactory, TicketFactory, UserFactory
-from tests.mail.conftest import free_port, start_sink
+from tests.smtp_sink import free_port, start_sink
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -247,3 +249,39 @@ def test_the_builder_alone_keeps_every_hostile_value_inside_its_header(hostile):
         "X-Supportdesk-Ticket", "MIME-Version", "Content-Type"})  # fmt: skip
     assert [a.addr_spec for a in message["To"].addresses] == ["ana@example.org"]
     assert [a.addr_spec for a in message["Cc"].addresses] == ["ben@example.org"]
+
+
+def test_starttls_with_login_verifies_the_certificate(mail_app, tls_files, monkeypatch):
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"s3cr/t")
+
+    sink, controller = start_sink(tls_context=context, require_starttls=True,
+                                  authenticator=authenticate, auth_require_tls=True)  # fmt: skip
+    try:
+        # The desk trusts the system's CAs; SSL_CERT_FILE points them at the test's own.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        mail_app.config["SMTP_URL"] = f"smtp+starttls://desk%40acme:s3cr%2Ft@127.0.0.1:{sink.port}"
+        ticket = _ticket()
+        service.add_comment(ticket, author=UserFactory(), body="Over TLS", is_internal=False)
+        assert _deliver()["sent"] == 2
+        assert len(sink.received) == 2
+        assert logins[0] == (b"desk@acme", b"s3cr/t")
+        # A certificate the desk does not trust is a temporary failure, never plain text.
+        monkeypatch.delenv("SSL_CERT_FILE")
+        service.add_comment(db.session.get(Ticket, ticket.id), author=UserFactory(),
+                            body="Untrusted", is_internal=False)  # fmt: skip
+        counts = _deliver()
+        assert counts["retrying"] == 2
+        error = db.session.scalars(sa.select(MailDelivery.last_error).where(
+            MailDelivery.state == DeliveryState.RETRYING)).first()  # fmt: skip
+        assert "CERTIFICATE_VERIFY_FAILED" in error
+        assert "s3cr" not in error  # credentials never appear in an error
+        assert len(sink.received) == 2
+    finally:
+        controller.stop()
