@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_ticket_for_a_new_customer_is_answered_by_email(live_server, new_page, login,
-                                                          smtp_sink):  # fmt: skip
+                                                          smtp_sink, monkeypatch):  # fmt: skip
     word = uuid.uuid4().hex[:8]
     email = f"new.{word}@example.org"
     page = login(new_page())
@@ -31,13 +31,9 @@ def test_a_ticket_for_a_new_customer_is_answered_by_email(live_server, new_page,
     assert page.locator(".delivery").first.inner_text().strip().endswith("queued")
 
     app = live_server.app
-    previous = app.config["SMTP_URL"]
-    app.config["SMTP_URL"] = smtp_sink.url
-    try:
-        with app.app_context(), acting_as("test"):
-            assert worker.run_once(name="browser-test")["sent"] == 1
-    finally:
-        app.config["SMTP_URL"] = previous
+    monkeypatch.setitem(app.config, "SMTP_URL", smtp_sink.url)
+    with app.app_context(), acting_as("test"):
+        assert worker.run_once(name="browser-test")["sent"] == 1
     [received] = smtp_sink.received
     assert received.recipients == [email]
     assert received.message["Subject"].endswith(f"Cannot print {word}")

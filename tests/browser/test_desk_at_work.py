@@ -14,6 +14,7 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
 
 def _new_ticket(page, title):
     page.click("text=New ticket")
+    page.fill("#requester", "browser.customer@example.org")
     page.fill("#title", title)
     page.fill("#description", "Created by a browser test.")
     page.click("button:has-text('Create ticket')")

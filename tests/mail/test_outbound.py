@@ -28,11 +28,28 @@ from tests.smtp_sink import free_port, start_sink
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
+class Settings:
+    """The app's settings, changed for one test only (the app lives for the session)."""
+
+    def __init__(self, app, monkeypatch):
+        self.app, self.monkeypatch = app, monkeypatch
+
+    def __setitem__(self, name, value):
+        self.monkeypatch.setitem(self.app.config, name, value)
+
+    def __getitem__(self, name):
+        return self.app.config[name]
+
+
 @pytest.fixture
-def mail_app(app, smtp_sink, tmp_path):
-    app.config.update(SMTP_URL=smtp_sink.url, OUTBOX_DIR=str(tmp_path / "outbox"),
-                      MAIL_FROM="Acme Support <support@acme.example>", MAIL_DOMAIN=None,
-                      MAIL_SIGNATURE="", MAIL_ACK=False, MAIL_RETRY_SECONDS=60)  # fmt: skip
+def mail_app(app, smtp_sink, tmp_path, monkeypatch):
+    settings = Settings(app, monkeypatch)
+    for name, value in {"SMTP_URL": smtp_sink.url, "OUTBOX_DIR": str(tmp_path / "outbox"),
+                        "MAIL_FROM": "Acme Support <support@acme.example>", "MAIL_DOMAIN": None,
+                        "MAIL_SIGNATURE": "", "MAIL_ACK": False,
+                        "MAIL_RETRY_SECONDS": 60}.items():  # fmt: skip
+        settings[name] = value
+    app.settings = settings
     return app
 
 
@@ -117,7 +134,7 @@ def test_internal_notes_and_rolled_back_replies_send_nothing(mail_app, smtp_sink
 
 def test_smtp_down_then_up_is_delivered_after_the_retry(mail_app, smtp_sink):
     port = free_port()
-    mail_app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"  # nothing listens yet
+    mail_app.settings["SMTP_URL"] = f"smtp://127.0.0.1:{port}"  # nothing listens yet
     ticket = _ticket()
     service.add_comment(ticket, author=UserFactory(), body="Hello", is_internal=False)
     assert _deliver()["retrying"] == 2
@@ -165,7 +182,7 @@ def test_451_then_250_delivers_once_and_550_fails_once_with_the_answer(
 
 def test_without_an_smtp_server_messages_are_written_to_the_outbox(mail_app, tmp_path,
                                                                    agent_client):  # fmt: skip
-    mail_app.config["SMTP_URL"] = None
+    mail_app.settings["SMTP_URL"] = None
     ticket = _ticket()
     agent_client.post(f"/tickets/{ticket.number}/comments", data={"body": "Written out"})
     assert _deliver()["written"] == 2
@@ -178,7 +195,7 @@ def test_without_an_smtp_server_messages_are_written_to_the_outbox(mail_app, tmp
 def test_the_acknowledgement_is_an_auto_reply_never_to_a_blocked_customer(
     mail_app, smtp_sink, agent_client
 ):
-    mail_app.config["MAIL_ACK"] = True
+    mail_app.settings["MAIL_ACK"] = True
     CustomerFactory(email="blocked@example.org", is_blocked=True)
     data = {"title": "Broken", "description": "d", "status": "open", "priority": "low",
             "assignee": ""}  # fmt: skip
@@ -266,7 +283,9 @@ def test_starttls_with_login_verifies_the_certificate(mail_app, tls_files, monke
     try:
         # The desk trusts the system's CAs; SSL_CERT_FILE points them at the test's own.
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        mail_app.config["SMTP_URL"] = f"smtp+starttls://desk%40acme:s3cr%2Ft@127.0.0.1:{sink.port}"
+        mail_app.settings["SMTP_URL"] = (
+            f"smtp+starttls://desk%40acme:s3cr%2Ft@127.0.0.1:{sink.port}"
+        )
         ticket = _ticket()
         service.add_comment(ticket, author=UserFactory(), body="Over TLS", is_internal=False)
         assert _deliver()["sent"] == 2

@@ -70,8 +70,8 @@ def test_health_worker_says_when_a_worker_last_ran(app, client):
     assert stale.json["status"] == "stale"
 
 
-def test_the_outbox_is_counted_on_metrics(app, client):
-    app.config["METRICS_TOKEN"] = "metrics-token-for-tests"
+def test_the_outbox_is_counted_on_metrics(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "metrics-token-for-tests")
     _queue(3)
     body = client.get("/metrics", headers={"Authorization": "Bearer metrics-token-for-tests"})
     assert 'supportdesk_mail_outbox{state="queued"} 3.0' in body.text
