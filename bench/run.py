@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg2
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -253,6 +254,10 @@ def measure_floors(app: Any, inputs: Inputs, user_id: int) -> dict[str, float]:
 
         requests["edit"] = edit
         requests["comment"] = lambda: client.post(
+            f"/tickets/{inputs.comment_numbers[-1]}/comments",
+            data={"body": "bench floor", "is_internal": "y"},
+        )
+        requests["reply_mail"] = lambda: client.post(
             f"/tickets/{inputs.comment_numbers[-1]}/comments", data={"body": "bench floor"}
         )
         statements: dict[str, list[tuple[str, Any, bool]]] = {}
@@ -372,9 +377,13 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
                     "status": status, "priority": "medium", "assignee": "",
                     "version": versions[number]})  # fmt: skip
                 expected = 303
-            elif name == "comment":
+            elif name in ("comment", "reply_mail"):
+                # comment: an internal note (no email); reply_mail: a public reply, emailed
+                # to the requester and CCs by the worker running meanwhile.
                 number = rng.choice(inputs.comment_numbers)
                 form = {"csrf_token": token, "body": f"bench comment {rng.random()}"}
+                if name == "comment":
+                    form["is_internal"] = "y"
                 request = ("POST", f"/tickets/{number}/comments", form)
                 expected = 303
             else:
@@ -413,6 +422,54 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
                      floor_ms=inputs.floors.get(name, 0.0))  # fmt: skip
 
 
+class CountingSink:
+    """An SMTP server on loopback that counts what it is given (aiosmtpd)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def outbox_left(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(sa.text(
+                "SELECT count(*) FROM mail_deliveries WHERE state IN ('queued', 'retrying',"
+                " 'sending')")))  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def drive_with_worker(port: int, inputs: Inputs, env: dict[str, str], sink: CountingSink,
+                      database_url: str) -> tuple[Scenario, dict[str, float]]:  # fmt: skip
+    """Run reply_mail with one `flask worker` delivering to the sink; measure the worker."""
+    before = sink.count
+    worker = subprocess.Popen([BIN / "flask", "worker", "--interval", "1"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        started = time.perf_counter()
+        scenario = drive(port, "reply_mail", inputs)
+        during = sink.count - before
+        deadline = time.perf_counter() + 120
+        while outbox_left(database_url) and time.perf_counter() < deadline:
+            time.sleep(0.5)
+        drained = time.perf_counter() - started
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    delivered = sink.count - before
+    figures = {"messages": delivered, "during_scenario": during,
+               "seconds_to_drain": round(drained, 1),
+               "messages_per_s": round(delivered / drained, 1) if drained else 0.0}  # fmt: skip
+    return scenario, figures
+
+
 def peak_rss_mb(master_pid: int) -> float:
     """Return the largest peak RSS (VmHWM) among the gunicorn master's children."""
     peak = 0.0
@@ -432,6 +489,11 @@ def main() -> int:
     port = free_port()
     env = app_env(database_url)
     env["SUPPORTDESK_BIND"] = f"127.0.0.1:{port}"
+    sink = CountingSink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    env["SUPPORTDESK_SMTP_URL"] = f"smtp://127.0.0.1:{smtp.port}"
+    mail_figures: dict[str, float] = {}
     log(f"starting gunicorn ({WORKERS} workers) on 127.0.0.1:{port}")
     server = subprocess.Popen(
         [BIN / "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null"],
@@ -456,8 +518,13 @@ def main() -> int:
                      "search_rare", "search_common", "reports"):  # fmt: skip
             log(f"scenario {name}: {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
             scenarios.append(drive(port, name, inputs))
+        log(f"scenario reply_mail (with a worker): {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
+        scenario, mail_figures = drive_with_worker(port, inputs, env, sink, database_url)
+        scenarios.append(scenario)
+        log(f"worker: {mail_figures}")
         rss = peak_rss_mb(server.pid)
     finally:
+        smtp.stop()
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=30)
@@ -480,6 +547,7 @@ def main() -> int:
         },  # fmt: skip
         "seed_seconds": seed_seconds,
         "worker_rss_mb": rss,
+        "mail_worker": mail_figures,
     }
     json_path, md_path = write_results(ROOT / "bench" / "results", stamp=stamp, meta=meta,
                                        scenarios=scenarios)  # fmt: skip
@@ -487,6 +555,7 @@ def main() -> int:
     print()
     print(render_table(scenarios))
     print(f"\nworker peak RSS {rss:.0f} MB; results: {json_path.relative_to(ROOT)}")
+    print(f"mail worker: {mail_figures}")
     if TICKETS >= 1_000_000 and update_readme(ROOT / "docs" / "benchmarks.md", markdown.strip()):
         print("docs/benchmarks.md updated")
     return 0

@@ -166,7 +166,8 @@ def settle(spec: QueueSpec, row_id: int, token: str, outcome: DeliveryState | Ex
         ).first()
         if row is None:  # the lease ran out and another worker took it; theirs to record
             return None
-        values: dict[str, Any] = {"locked_until": None, "claim_token": None}
+        # Clears the claim: a random row token, not a credential.
+        values: dict[str, Any] = {"locked_until": None, "claim_token": None}  # nosec B105
         if isinstance(outcome, DeliveryState):
             values.update(state=outcome, done_at=now, last_error=None)
         elif isinstance(outcome, TemporaryFailure) and row.attempts < spec.max_attempts():
