@@ -219,7 +219,7 @@ def list_tickets(
     # already carries every filter, and its index lookup stops at CANDIDATES rows.
     capped_search = search is not None and search.kind != "like"
     conditions = filter_conditions(filters, user_id=user_id, with_search=not capped_search)
-    candidates = search.candidates(conditions) if capped_search and search else None
+    candidates = search.candidates(conditions) if search is not None and capped_search else None
     if candidates is not None:
         conditions = [*conditions, Ticket.id.in_(sa.select(candidates.c.id))]
     columns = _sort_columns(filters)
@@ -230,50 +230,14 @@ def list_tickets(
     # Walking backwards = walking forwards in the opposite order, then reversing.
     forward = towards == "next"
     order_desc = descending if forward else not descending
-    keyset: list[sa.ColumnElement[bool]] = []
-    if key is not None:
-        left = sa.tuple_(*columns)
-        right = sa.tuple_(
-            *[sa.bindparam(None, v, type_=c.type) for c, v in zip(columns, key, strict=True)]
-        )
-        keyset.append(left < right if order_desc else left > right)
-
-    comment_count = (
-        sa.select(sa.func.count(Comment.id))
-        .where(Comment.ticket_id == Ticket.id)
-        .correlate(Ticket)
-        .scalar_subquery()
-    )
-    # Counting the first COUNT_CAP + 1 matches *in list order* walks the same index as the
-    # page instead of scanning the table; past the cap the page says "1,000+". A search
-    # counts its candidates directly (they already carry every filter).
-    if candidates is not None:
-        capped = sa.select(candidates.c.id).limit(COUNT_CAP + 1)
-    else:
-        capped = (
-            sa.select(Ticket.id)
-            .where(*conditions)
-            .order_by(*[c.desc() if descending else c.asc() for c in columns])
-            .limit(COUNT_CAP + 1)
-        )
-    total = sa.select(sa.func.count()).select_from(capped.subquery()).scalar_subquery()
-    # When I last opened each ticket I follow, and whether I follow it: the "new activity"
-    # marker, in the same statement.
-    mine = sa.and_(TicketFollower.ticket_id == Ticket.id, TicketFollower.user_id == user_id)
-    last_seen = sa.select(TicketFollower.last_seen_at).where(mine).correlate(Ticket)
-    followed = sa.select(sa.literal(1)).where(mine).correlate(Ticket)
-    extras: list[sa.ColumnElement[Any]] = [
-        last_seen.scalar_subquery().label("last_seen"),
-        followed.scalar_subquery().label("followed"),
-        *[c.label(f"key{i}") for i, c in enumerate(columns)],
-    ]
-    if search is not None:
-        title, snippet = search.title_headline(), search.snippet()
-        if title is not None and snippet is not None:
-            extras += [title.label("title_marked"), snippet.label("snippet_marked")]
     stmt = (
-        sa.select(Ticket, comment_count.label("comment_count"), total.label("total"), *extras)
-        .where(*conditions, *keyset)
+        sa.select(
+            Ticket,
+            _comment_count().label("comment_count"),
+            _capped_total(conditions, columns, candidates, descending).label("total"),
+            *_extra_columns(user_id, columns, search),
+        )  # fmt: skip
+        .where(*conditions, *_keyset(columns, key, order_desc))
         .order_by(*[c.desc() if order_desc else c.asc() for c in columns])
         .limit(PAGE_SIZE + 1)
         .options(
@@ -289,7 +253,6 @@ def list_tickets(
     rows = [_row(r, n_keys) for r in result]
     keys = [tuple(r[5 : 5 + n_keys]) for r in result]
     total_count = result[0][2] if result else (0 if key is None else None)
-
     has_next = more if forward else key is not None
     has_prev = (key is not None) if forward else more
     next_cursor = prev_cursor = None
@@ -298,6 +261,69 @@ def list_tickets(
     if rows and has_prev:
         prev_cursor = encode_cursor(secret, keys[0], sort, filters.direction, "prev")
     return TicketPage(rows, next_cursor, prev_cursor, total_count, ranked=candidates is not None)
+
+
+def _keyset(columns: tuple[SQLColumn, ...], key: list[Any] | None, order_desc: bool
+            ) -> list[sa.ColumnElement[bool]]:  # fmt: skip
+    """Return the condition "after ``key`` in list order" (none on the first page)."""
+    if key is None:
+        return []
+    left = sa.tuple_(*columns)
+    right = sa.tuple_(
+        *[sa.bindparam(None, v, type_=c.type) for c, v in zip(columns, key, strict=True)]
+    )
+    return [left < right if order_desc else left > right]
+
+
+def _comment_count() -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.count(Comment.id))
+        .where(Comment.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+
+
+def _capped_total(conditions: list[sa.ColumnElement[bool]], columns: tuple[SQLColumn, ...],
+                  candidates: sa.CTE | None, descending: bool) -> sa.ScalarSelect[int]:  # fmt: skip
+    """Count the first COUNT_CAP + 1 matches.
+
+    *In list order*: it walks the same index as the page instead of scanning the table;
+    past the cap the page says "1,000+". A search counts its candidates directly (they
+    already carry every filter).
+    """
+    if candidates is not None:
+        capped = sa.select(candidates.c.id).limit(COUNT_CAP + 1)
+    else:
+        capped = (
+            sa.select(Ticket.id)
+            .where(*conditions)
+            .order_by(*[c.desc() if descending else c.asc() for c in columns])
+            .limit(COUNT_CAP + 1)
+        )
+    return sa.select(sa.func.count()).select_from(capped.subquery()).scalar_subquery()
+
+
+def _extra_columns(user_id: int, columns: tuple[SQLColumn, ...],
+                   search: search_module.Search | None) -> list[sa.ColumnElement[Any]]:  # fmt: skip
+    """Return the page's extra columns, all in its one statement.
+
+    When I last opened each ticket I follow and whether I follow it (the "new activity"
+    dot), the sort keys (for the cursors), a search's highlighted title and snippet.
+    """
+    mine = sa.and_(TicketFollower.ticket_id == Ticket.id, TicketFollower.user_id == user_id)
+    last_seen = sa.select(TicketFollower.last_seen_at).where(mine).correlate(Ticket)
+    followed = sa.select(sa.literal(1)).where(mine).correlate(Ticket)
+    extras: list[sa.ColumnElement[Any]] = [
+        last_seen.scalar_subquery().label("last_seen"),
+        followed.scalar_subquery().label("followed"),
+        *[c.label(f"key{i}") for i, c in enumerate(columns)],
+    ]
+    if search is not None:
+        title, snippet = search.title_headline(), search.snippet()
+        if title is not None and snippet is not None:
+            extras += [title.label("title_marked"), snippet.label("snippet_marked")]
+    return extras
 
 
 def _row(result: Any, n_keys: int) -> TicketRow:

@@ -12,7 +12,7 @@ from supportdesk.macros.service import InvalidMacroError, MacroValues
 from supportdesk.models import Comment, Ticket, TicketPriority, TicketStatus
 from supportdesk.tickets.rules import InvalidTicketError
 from supportdesk.tickets.service import StaleTicketError, TicketClosedError
-from tests.factories import TagFactory, TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TagFactory, TicketFactory, UserFactory
 
 
 def _macro(actor, **values):
@@ -208,3 +208,20 @@ def test_a_failure_half_way_through_many_leaves_nothing_behind(app):
     savepoint.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Comment)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog)) == before
+
+
+def test_customer_placeholders_name_the_requester_and_fall_back(app):
+    agent = UserFactory(full_name="Ada Lovelace")
+    named = TicketFactory(requester=CustomerFactory(name="Grace Hopper", email="grace@x.org"))
+    unnamed = TicketFactory(requester=CustomerFactory(name="", email="linus@x.org"))
+    old = TicketFactory(requester=None)  # from before the desk recorded customers
+    db.session.flush()
+    macro = _macro(agent, body="Dear {{ customer_name }} ({{ customer_email }})")
+    texts = []
+    for ticket in (named, unnamed, old):
+        ticket = db.session.scalars(
+            sa.select(Ticket).where(Ticket.id == ticket.id)
+            .options(sa.orm.joinedload(Ticket.requester))
+        ).one()  # fmt: skip
+        texts.append(service.render_body(macro, ticket, agent))
+    assert texts == ["Dear Grace Hopper (grace@x.org)", "Dear linus (linus@x.org)", "Dear  ()"]
