@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -96,32 +97,28 @@ def _back(delivery: MailDelivery) -> str:
     return url_for("tickets.detail", number=number)
 
 
-@bp.post("/deliveries/<int:delivery_id>/retry")
-def retry(delivery_id: int) -> ResponseReturnValue:
-    """Send a failed (or cancelled) message again."""
+def _act(delivery_id: int, action: Callable[[MailDelivery], None], done: str
+         ) -> ResponseReturnValue:  # fmt: skip
     delivery = _delivery(delivery_id)
     back, recipient = _back(delivery), delivery.recipient
     try:
         with unit_of_work():
-            service.retry_delivery(delivery)
+            action(delivery)
     except DomainError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"The message to {recipient} is queued again.", "success")
+        flash(f"The message to {recipient} {done}.", "success")
     return redirect(back, 303)
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+def retry(delivery_id: int) -> ResponseReturnValue:
+    """Send a failed (or cancelled) message again."""
+    return _act(delivery_id, service.retry_delivery, "is queued again")
 
 
 @bp.post("/deliveries/<int:delivery_id>/cancel")
 @admin_required
 def cancel(delivery_id: int) -> ResponseReturnValue:
     """Stop a queued or retrying message (admins)."""
-    delivery = _delivery(delivery_id)
-    back, recipient = _back(delivery), delivery.recipient
-    try:
-        with unit_of_work():
-            service.cancel_delivery(delivery)
-    except DomainError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"The message to {recipient} was cancelled.", "success")
-    return redirect(back, 303)
+    return _act(delivery_id, service.cancel_delivery, "was cancelled")
