@@ -15,7 +15,7 @@ the first one's result and is refused. On SQLite write requests are serialised a
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from supportdesk.attachments.models import Attachment
 from supportdesk.errors import DomainError
@@ -45,7 +45,9 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
         sa.select(Ticket)
         .where(Ticket.id.in_([source_id, target_id]))
         .order_by(Ticket.id)
-        .options(selectinload(Ticket.tags))
+        .options(
+            selectinload(Ticket.tags), selectinload(Ticket.ccs), joinedload(Ticket.requester)
+        )  # fmt: skip
         .execution_options(populate_existing=True)
     )
     if db.session.get_bind().dialect.name == "postgresql":
@@ -65,8 +67,15 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
         .execution_options(synchronize_session=False)
     )
     missing = [tag for tag in source.tags if tag not in target.tags]
-    if missing:
-        service.update_ticket(target, TicketEdit(tags=[*target.tags, *missing]), actor=actor)
+    # The duplicate's requester and CCs keep hearing about it: they become CCs of the
+    # ticket it went into (the rulebook leaves out its requester and any repeat).
+    people = [c for c in (*source.ccs, source.requester) if c is not None]
+    new_ccs = [c for c in people if c not in target.ccs and c.id != target.requester_id]
+    edit = {"tags": [*target.tags, *missing]} if missing else {}
+    if new_ccs:
+        edit["ccs"] = [*target.ccs, *new_ccs]
+    if edit:
+        service.update_ticket(target, TicketEdit(**edit), actor=actor)
     moved = f"{len(comments)} repl{'y' if len(comments) == 1 else 'ies'}"
     service.add_comment(target, author=actor, is_internal=True,
                         body=f"{source.reference} ({source.title}) was merged into this ticket "

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from supportdesk.audit.context import acting_as
 from supportdesk.audit.models import AuditLog
+from supportdesk.customers.models import ticket_ccs
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.extensions import db
 from supportdesk.models import Comment, Ticket, TicketStatus
@@ -184,3 +185,17 @@ def test_concurrent_merges_of_the_same_ticket_exactly_one_wins(live_server):
             Comment.ticket_id == dupe_id, Comment.body.like("Merged into%")))  # fmt: skip
         assert notes == 1
         db.session.remove()
+
+
+def test_the_duplicates_requester_and_ccs_are_copied_on_the_ticket_kept(app):
+    actor = UserFactory()
+    ana, ben, cy = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    kept = TicketFactory(requester=ana, ccs=[cy])
+    dupe = TicketFactory(requester=ben, ccs=[ana, cy])
+    db.session.flush()
+    merge_ticket(dupe.id, into_number=kept.number, actor=actor)
+    db.session.expire_all()
+    ccs = db.session.scalars(
+        sa.select(ticket_ccs.c.customer_id).where(ticket_ccs.c.ticket_id == kept.id)
+    ).all()
+    assert sorted(ccs) == sorted([cy.id, ben.id])  # ana asks already; cy is not doubled
