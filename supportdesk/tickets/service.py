@@ -1,7 +1,9 @@
-"""Ticket rules: creating, editing, status changes, comments, optimistic locking.
+"""Ticket writes: creating, editing, comments, trash and purge, under the rulebook.
 
-Every path that changes a ticket (form, quick update, CLI, later bulk actions) goes
-through these functions, so the rules live in one place.
+The decisions are pure functions in :mod:`tickets.rules`; this module applies them to
+loaded tickets. Single edits, macros, merge, take next and the CLI call these functions;
+bulk actions apply the same rules set-based (:mod:`tickets.bulk`). A new reply or ticket
+is announced (:mod:`supportdesk.events`) so that email goes out with the same commit.
 """
 
 from __future__ import annotations
