@@ -498,9 +498,12 @@ def main() -> int:
     env["SUPPORTDESK_SMTP_URL"] = f"smtp://127.0.0.1:{smtp.port}"
     mail_figures: dict[str, float] = {}
     log(f"starting gunicorn ({WORKERS} workers) on 127.0.0.1:{port}")
+    # The server's log goes to a file: an unread pipe fills after 64 KB (a few dozen
+    # tracebacks) and then blocks every worker mid-request.
+    server_log = (ROOT / "bench" / "results" / "gunicorn.log").open("w")
     server = subprocess.Popen(
         [BIN / "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=server_log,
     )  # fmt: skip
     scenarios: list[Scenario] = []
     rss = 0.0
@@ -528,6 +531,7 @@ def main() -> int:
         rss = peak_rss_mb(server.pid)
     finally:
         smtp.stop()
+        server_log.close()
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=30)

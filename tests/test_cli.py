@@ -108,6 +108,8 @@ def test_seeded_tickets_all_have_requesters_with_a_realistic_skew(runner):
     assert runner.invoke(args=["seed", "--tickets", "2000", "--comments-per-ticket", "0"]
                          ).exit_code == 0  # fmt: skip
     assert _count(Customer) == 300  # 15 % of the tickets
+    emails = db.session.scalars(sa.select(Customer.email)).all()
+    assert all(email.isascii() for email in emails)  # what the form would accept too
     assert db.session.scalar(sa.select(sa.func.count()).where(Ticket.requester_id.is_(None))) == 0
     per_customer = (
         db.session.execute(

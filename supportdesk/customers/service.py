@@ -109,6 +109,23 @@ def parse_address(text: str) -> Address:
     return addresses[0]
 
 
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+
+
+def format_address(name: str, email: str) -> str:
+    """Return ``Name <email>`` as the forms show it (quoted when the name needs it).
+
+    Unlike ``email.utils.formataddr`` this never fails on a non-ASCII address (an old
+    row, an import): it is for people to read and for :func:`parse_addresses` to read back.
+    """
+    name = clean_text(name, 120)
+    if not name:
+        return email
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{email}>"
+
+
 def find_customer(email: str) -> Customer | None:
     """Return the customer with this address (ignoring case), or None."""
     return db.session.scalar(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from email.utils import formataddr
-
 from flask import (
     Blueprint,
     abort,
@@ -57,7 +55,7 @@ def lookup() -> ResponseReturnValue:
     found, _ = queries.customer_page(q, secret=current_app.config["SECRET_KEY"], size=8)
     return jsonify(customers=[
         {"id": c.id, "email": c.email, "name": c.name,
-         "value": formataddr((c.name, c.email)) if c.name else c.email}
+         "value": service.format_address(c.name, c.email)}
         for c in found
     ])  # fmt: skip
 

@@ -11,9 +11,9 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import formataddr
 from typing import Any
 
+from supportdesk.customers.service import format_address
 from supportdesk.tickets.models import Ticket
 
 EDITABLE_FIELDS = ("requester", "cc", "title", "description", "status", "priority", "assignee",
@@ -107,12 +107,12 @@ def requester_text(ticket: Ticket) -> str:
     customer = ticket.requester if ticket.requester_id is not None else None
     if customer is None:
         return ""
-    return formataddr((customer.name, customer.email)) if customer.name else customer.email
+    return format_address(customer.name, customer.email)
 
 
 def cc_text(ccs: Iterable[Any]) -> str:
     """Return the CCs as the form shows them: addresses separated by commas."""
-    return ", ".join(formataddr((c.name, c.email)) if c.name else c.email for c in ccs)
+    return ", ".join(format_address(c.name, c.email) for c in ccs)
 
 
 def as_strings(

@@ -225,3 +225,15 @@ def test_editing_a_ticket_changes_its_requester_and_ccs(agent_client):
     db.session.expire_all()
     fresh = db.session.get(Ticket, ticket.id)
     assert db.session.get(Customer, fresh.requester_id).email == "new@example.org"
+
+
+def test_an_address_stored_with_non_ascii_never_breaks_a_page(agent_client):
+    # Imported or old rows may hold what the form refuses today: pages still render.
+    odd = CustomerFactory(name='Chloé "C" Ó, Jr.', email="chloé@exämple.org")
+    ticket = TicketFactory(requester=odd, ccs=[CustomerFactory(name="Zoë", email="zoë@x.org")])
+    assert agent_client.get(f"/tickets/{ticket.number}").status_code == 200
+    edit = agent_client.get(f"/tickets/{ticket.number}/edit")
+    assert edit.status_code == 200
+    assert "chloé@exämple.org" in edit.text
+    assert service.parse_addresses(service.format_address('Chloé "C" Ó, Jr.', "c@x.org")) == [
+        Address("c@x.org", 'Chloé "C" Ó, Jr.')]  # fmt: skip
