@@ -58,17 +58,21 @@ def init_app(app: Flask) -> None:
 
 
 def _recipients(ticket: Ticket) -> tuple[Customer | None, list[Customer]]:
-    """Return the ticket's requester and CCs as stored now (one statement)."""
-    if ticket.requester_id is None:
-        ccs_only = sa.select(ticket_ccs.c.customer_id).where(ticket_ccs.c.ticket_id == ticket.id)
-        return None, list(db.session.scalars(
-            sa.select(Customer).where(Customer.id.in_(ccs_only)).order_by(Customer.email)
-        ))  # fmt: skip
-    in_cc = sa.select(ticket_ccs.c.customer_id).where(ticket_ccs.c.ticket_id == ticket.id)
+    """Return the ticket's requester and CCs as stored now (one statement).
+
+    A UNION of two primary-key lookups: an OR of them made PostgreSQL scan every customer
+    (6 ms at 150,000 customers, found by make bench's reply_mail).
+    """
+    by_cc = (
+        sa.select(Customer.id)
+        .join(ticket_ccs, ticket_ccs.c.customer_id == Customer.id)
+        .where(ticket_ccs.c.ticket_id == ticket.id)
+    )
+    wanted = by_cc if ticket.requester_id is None else sa.union(
+        sa.select(Customer.id).where(Customer.id == ticket.requester_id), by_cc
+    )  # fmt: skip
     people = list(db.session.scalars(
-        sa.select(Customer).where(
-            sa.or_(Customer.id == ticket.requester_id, Customer.id.in_(in_cc))
-        ).order_by(Customer.email)
+        sa.select(Customer).where(Customer.id.in_(wanted)).order_by(Customer.email)
     ))  # fmt: skip
     requester = next((c for c in people if c.id == ticket.requester_id), None)
     return requester, [c for c in people if c.id != ticket.requester_id]

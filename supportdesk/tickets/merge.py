@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from supportdesk.attachments.models import Attachment
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db
-from supportdesk.tickets import followers, service
+from supportdesk.tickets import followers, rules, service
 from supportdesk.tickets.models import Comment, Ticket, TicketFollower, TicketStatus
 from supportdesk.tickets.rules import TicketEdit
 from supportdesk.users.models import User
@@ -71,11 +71,10 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
     # ticket it went into (the rulebook leaves out its requester and any repeat).
     people = [c for c in (*source.ccs, source.requester) if c is not None]
     new_ccs = [c for c in people if c not in target.ccs and c.id != target.requester_id]
-    edit = {"tags": [*target.tags, *missing]} if missing else {}
-    if new_ccs:
-        edit["ccs"] = [*target.ccs, *new_ccs]
-    if edit:
-        service.update_ticket(target, TicketEdit(**edit), actor=actor)
+    if missing or new_ccs:
+        tags = [*target.tags, *missing] if missing else rules.UNSET
+        ccs = [*target.ccs, *new_ccs] if new_ccs else rules.UNSET
+        service.update_ticket(target, TicketEdit(tags=tags, ccs=ccs), actor=actor)
     moved = f"{len(comments)} repl{'y' if len(comments) == 1 else 'ies'}"
     service.add_comment(target, author=actor, is_internal=True,
                         body=f"{source.reference} ({source.title}) was merged into this ticket "

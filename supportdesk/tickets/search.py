@@ -179,18 +179,32 @@ class Search:
         """
         in_tickets = sa.select(Ticket.id).where(self.ticket_matches())
         in_comments = sa.select(Comment.ticket_id).where(self.comment_matches())
-        by_requester = sa.select(Ticket.id).where(Ticket.requester_id.in_(self.requesters()))
+        by_requester = sa.select(Ticket.id).where(self.requester_matches())
         return Ticket.id.in_(sa.union(in_tickets, in_comments, by_requester))
 
-    def requesters(self) -> sa.Select[Any]:
+    def requester_matches(self) -> sa.ColumnElement[bool]:
+        """Tickets asked by a customer :meth:`requesters` finds.
+
+        On PostgreSQL as ``= ANY(ARRAY(…))``: the customers are looked up once, before the
+        tickets (an ``IN (subquery)`` here made the planner rethink the whole search and
+        doubled a rare word's search at 1M tickets: 70 ms against 34 without it, 18 with).
+        """
+        if self.kind == "postgresql":
+            found = sa.func.array(self.requesters().scalar_subquery())
+            return Ticket.requester_id == sa.any_(found)
+        return Ticket.requester_id.in_(self.requesters())
+
+    def requesters(self) -> sa.CompoundSelect[Any]:
         """Select customers whose whole email or whole name is the search text (any case).
 
-        Exact matches only: both are served by the customers' lower() indexes, and a
-        requester's address typed into the box is what staff do.
+        Exact matches only, one indexed lookup each (a UNION, not an OR: PostgreSQL
+        scanned all 150,000 customers for the OR), and a requester's address typed into
+        the box is what staff do.
         """
         typed = self.text.strip().lower()
-        return sa.select(Customer.id).where(
-            sa.or_(sa.func.lower(Customer.email) == typed, sa.func.lower(Customer.name) == typed)
+        return sa.union(
+            sa.select(Customer.id).where(sa.func.lower(Customer.email) == typed),
+            sa.select(Customer.id).where(sa.func.lower(Customer.name) == typed),
         )
 
     def candidates(self, conditions: list[sa.ColumnElement[bool]]) -> sa.CTE:
@@ -208,9 +222,7 @@ class Search:
             Comment.id,
         )
         # Few tickets per requester (a heavy one has hundreds): no cap needed.
-        by_requester = sa.select(Ticket.id.label("id")).where(
-            Ticket.requester_id.in_(self.requesters()), *conditions
-        )
+        by_requester = sa.select(Ticket.id.label("id")).where(self.requester_matches(), *conditions)
         # A CTE: the page and its count both read it, and PostgreSQL computes it once.
         both = sa.union(
             in_tickets.subquery().select(), in_comments.subquery().select(), by_requester
