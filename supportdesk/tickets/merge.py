@@ -66,15 +66,7 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
         .values(ticket_id=target.id)
         .execution_options(synchronize_session=False)
     )
-    missing = [tag for tag in source.tags if tag not in target.tags]
-    # The duplicate's requester and CCs keep hearing about it: they become CCs of the
-    # ticket it went into (the rulebook leaves out its requester and any repeat).
-    people = [c for c in (*source.ccs, source.requester) if c is not None]
-    new_ccs = [c for c in people if c not in target.ccs and c.id != target.requester_id]
-    if missing or new_ccs:
-        tags = [*target.tags, *missing] if missing else rules.UNSET
-        ccs = [*target.ccs, *new_ccs] if new_ccs else rules.UNSET
-        service.update_ticket(target, TicketEdit(tags=tags, ccs=ccs), actor=actor)
+    service.update_ticket(target, _carried_over(source, target), actor=actor)
     moved = f"{len(comments)} repl{'y' if len(comments) == 1 else 'ies'}"
     service.add_comment(target, author=actor, is_internal=True,
                         body=f"{source.reference} ({source.title}) was merged into this ticket "
@@ -94,6 +86,21 @@ def merge_ticket(source_id: int, *, into_number: int, actor: User) -> Ticket:
     target.updated_by = actor
     db.session.flush()
     return target
+
+
+def _carried_over(source: Ticket, target: Ticket) -> TicketEdit:
+    """Return what the ticket kept gains: the duplicate's tags, and its people as CCs.
+
+    The duplicate's requester and CCs keep hearing about it (the rulebook leaves out the
+    kept ticket's requester and any repeat); an empty edit changes nothing.
+    """
+    missing = [tag for tag in source.tags if tag not in target.tags]
+    people = [c for c in (*source.ccs, source.requester) if c is not None]
+    new_ccs = [c for c in people if c not in target.ccs and c.id != target.requester_id]
+    return TicketEdit(
+        tags=[*target.tags, *missing] if missing else rules.UNSET,
+        ccs=[*target.ccs, *new_ccs] if new_ccs else rules.UNSET,
+    )
 
 
 def _check(source: Ticket, target: Ticket) -> None:
