@@ -9,6 +9,7 @@ Exit status: 0 only when every phase passed.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -47,7 +48,24 @@ def main(argv: list[str]) -> int:
     for name, _, code, seconds in results:
         print(f"{name:<18} {seconds:7.1f}  {'ok' if code == 0 else 'FAILED'}")
     print(f"{'wall time':<18} {time.monotonic() - started:7.1f}")
+    passed, failures = _pytest_totals(out, [name for name, _ in phases])
+    if passed or failures:  # one closing line for both backends' pytest runs
+        print(f"\ntests: {passed} passed, {failures} failed")
     return 1 if failed else 0
+
+
+_SUMMARY = re.compile(r"^=*\s*\d+ (passed|failed|errors?|skipped|deselected)\b.* in [\d.]+s")
+
+
+def _pytest_totals(out: Path, names: list[str]) -> tuple[int, int]:
+    """Add up the passed and failed counts of pytest's closing lines in the phase logs."""
+    passed = failures = 0
+    for name in names:
+        lines = (out / f"{name}.log").read_text(errors="replace").splitlines()
+        summary = next((line for line in reversed(lines) if _SUMMARY.match(line)), "")
+        passed += sum(int(n) for n in re.findall(r"(\d+) passed", summary))
+        failures += sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", summary))
+    return passed, failures
 
 
 if __name__ == "__main__":
