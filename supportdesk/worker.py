@@ -154,11 +154,23 @@ def claim(spec: QueueSpec, *, now: dt.datetime, limit: int, lease_seconds: float
     return [(i, token) for i in ids]
 
 
+def _bookkeeping() -> None:
+    """Let this transaction commit without waiting for the WAL flush (PostgreSQL).
+
+    Only the worker's own state: a PostgreSQL crash could forget the last few "sent"
+    marks (those messages would go out again, as after a killed worker); the web's
+    transactions keep synchronous commits. Spares the desk one WAL flush per message.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL synchronous_commit = off"))
+
+
 def settle(spec: QueueSpec, row_id: int, token: str, outcome: DeliveryState | Exception,
            *, now: dt.datetime) -> DeliveryState | None:  # fmt: skip
     """Record how a delivery went, if the claim is still ours; return the new state."""
     model = spec.model
     with writing(), unit_of_work():
+        _bookkeeping()
         row = db.session.execute(
             sa.select(model.attempts).where(
                 model.id == row_id, model.claim_token == token, model.state == DeliveryState.SENDING

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.customers.models import Customer
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.models import Comment, Ticket
@@ -14,8 +15,8 @@ from supportdesk.tickets.queries import SORT_KEYS, TicketFilters, filter_conditi
 from supportdesk.users.models import User
 
 COLUMNS = (
-    "number", "title", "status", "priority", "assignee", "assignee_email", "tags",
-    "comments", "created_at", "updated_at", "resolved_at",
+    "number", "title", "status", "priority", "assignee", "assignee_email", "requester",
+    "requester_email", "tags", "comments", "created_at", "updated_at", "resolved_at",
 )  # fmt: skip
 BATCH = 1_000
 
@@ -46,6 +47,8 @@ def _statement(filters: TicketFilters, *, user_id: int | None) -> sa.Select[Any]
             Ticket.priority,
             User.full_name,
             User.email,
+            Customer.name,
+            Customer.email,
             tags,
             comments,
             Ticket.created_at,
@@ -53,6 +56,7 @@ def _statement(filters: TicketFilters, *, user_id: int | None) -> sa.Select[Any]
             Ticket.resolved_at,
         )  # fmt: skip
         .outerjoin(User, User.id == Ticket.assignee_id)
+        .outerjoin(Customer, Customer.id == Ticket.requester_id)
         .where(*filter_conditions(filters, user_id=user_id or 0))
         .order_by(*[c.desc() if descending else c.asc() for c in columns])
         .execution_options(yield_per=BATCH)

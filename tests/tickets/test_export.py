@@ -17,7 +17,7 @@ from supportdesk.extensions import db
 from supportdesk.models import TicketPriority, TicketStatus
 from supportdesk.tickets import export
 from supportdesk.tickets.queries import TicketFilters
-from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
+from tests.factories import CommentFactory, CustomerFactory, TagFactory, TicketFactory, UserFactory
 
 
 def _csv(response):
@@ -37,6 +37,7 @@ def test_export_holds_exactly_the_filtered_set_across_all_pages(agent_client):
     ]  # fmt: skip (more than a page of the list)
     wanted[0].assignee = bea
     wanted[0].priority = TicketPriority.URGENT
+    wanted[0].requester = CustomerFactory(name="Rita Requester", email="rita@example.org")
     CommentFactory.create_batch(2, ticket=wanted[0])
     TicketFactory(title="Closed one", status=TicketStatus.CLOSED, tags=[billing])
     TicketFactory(title="Open, other tag", status=TicketStatus.OPEN)
@@ -46,6 +47,7 @@ def test_export_holds_exactly_the_filtered_set_across_all_pages(agent_client):
     first = next(r for r in rows if r["number"] == wanted[0].reference)
     assert first["assignee"] == "Bea Agent"
     assert first["assignee_email"] == "bea@example.com"
+    assert (first["requester"], first["requester_email"]) == ("Rita Requester", "rita@example.org")
     assert first["priority"] == "urgent"
     assert first["status"] == "open"
     assert first["tags"] == "billing"
