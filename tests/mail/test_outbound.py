@@ -304,3 +304,19 @@ def test_starttls_with_login_verifies_the_certificate(mail_app, tls_files, monke
         assert len(sink.received) == 2
     finally:
         controller.stop()
+
+
+def test_smtps_speaks_tls_from_the_first_byte(mail_app, tls_files, monkeypatch):
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink, controller = start_sink(ssl_context=context)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        mail_app.settings["SMTP_URL"] = f"smtps://127.0.0.1:{sink.port}"
+        ticket = _ticket()
+        service.add_comment(ticket, author=UserFactory(), body="Implicit TLS", is_internal=False)
+        assert _deliver()["sent"] == 2
+        assert {r.recipients[0] for r in sink.received} == {"ana@example.org", "ben@example.org"}
+    finally:
+        controller.stop()
