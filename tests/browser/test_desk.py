@@ -55,9 +55,11 @@ def test_create_find_comment_resolve_and_reopen(new_page, login, live_server):
     rows.first.locator("td.title a").click()
     page.fill("#body", "We are sending a technician.")
     page.click("#add-comment")
+    page.locator(".comment").first.wait_for()  # the click only starts the navigation
     page.fill("#body", "Customer is on the premium plan.")
     page.check("#is_internal")
     page.click("#add-comment")
+    page.locator(".comment.internal").wait_for()
     assert page.locator(".comment").count() == 2
     assert page.locator(".comment.internal").count() == 1
     assert "premium plan" in page.locator(".comment.internal").inner_text()

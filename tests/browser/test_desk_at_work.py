@@ -51,6 +51,7 @@ def test_attach_a_file_to_a_comment_and_download_it(new_page, login, live_server
     page.set_input_files("#attachments", str(shot))
     page.click("#add-comment")
     link = page.locator(".comment a:has-text('screen.png')")
+    link.wait_for(state="visible")  # the click only waits for the navigation to start
     assert link.count() == 1
     response = page.request.get(live_server.url + link.get_attribute("href"))
     assert response.status == 200
