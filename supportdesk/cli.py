@@ -221,8 +221,12 @@ def worker_command(once: bool, interval: int | None, name: str | None) -> None:
     name = name or f"{socket.gethostname()}:{os.getpid()}"
     lease = config["WORKER_LEASE_SECONDS"]
     if once:
-        with acting_as("cli:worker"):
-            counts = worker.run_once(name=name, lease_seconds=lease)
+        try:
+            with acting_as("cli:worker"):
+                counts = worker.run_once(name=name, lease_seconds=lease)
+        except sa.exc.OperationalError as exc:  # cron tries again at its next run
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise click.ClickException(f"The database is unreachable: {reason}") from None
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         click.echo(f"Delivered: {summary or 'nothing was due'}.")
         return

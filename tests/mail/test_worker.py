@@ -156,3 +156,12 @@ def test_worker_once_reports_what_it_did(desk, smtp_sink, tmp_path):
         states = set(db.session.scalars(sa.select(MailDelivery.state)))
         db.session.remove()
     assert states == {DeliveryState.SENT}
+
+
+def test_worker_once_with_the_database_away_says_so_and_exits_1(tmp_path):
+    unreachable = "postgresql+psycopg2://postgres@127.0.0.1:9/nowhere"  # port 9: nobody
+    worker = _worker(unreachable, tmp_path, "smtp://127.0.0.1:9", "--once")
+    assert worker.wait(timeout=60) == 1
+    output = next(tmp_path.glob("worker-*.log")).read_text()
+    assert "The database is unreachable" in output
+    assert "Traceback" not in output
