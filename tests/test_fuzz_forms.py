@@ -197,5 +197,6 @@ def test_digit_like_ids_are_refused_not_crashed(agent_client, target, odd):
     # The fuzzer's find: "²".isdigit() is true, int("²") raises (a 500 in the bulk form).
     for data in ({"ids": [odd], "action": "status", "value": "open"},
                  {"ids": [str(target[1])], "action": "assign", "value": odd},
-                 {"ids": [str(target[1])], "action": "add_tag", "value": odd}):  # fmt: skip
+                 {"ids": [str(target[1])], "action": "add_tag", "value": odd},
+                 {"ids": [str(target[1])], "action": "macro", "value": odd}):  # fmt: skip
         _check(agent_client, "POST", "/tickets/bulk", data)

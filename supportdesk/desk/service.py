@@ -15,6 +15,7 @@ from typing import Any
 from supportdesk.attachments import service as attachments
 from supportdesk.customers import service as customers
 from supportdesk.customers.models import Customer
+from supportdesk.db import parse_id
 from supportdesk.errors import DomainError
 from supportdesk.macros import service as macros
 from supportdesk.macros.models import Macro
@@ -213,7 +214,7 @@ def submit_bulk(request: BulkRequest, *, actor: User) -> BulkResult:
             raise ListTooOldError("The list was too old to act on; reload it and try again.")
         ids = queries.matching_ids(request.all_matching, user_id=actor.id, limit=BULK_LIMIT + 1)
     if request.action == "macro":
-        macro = macros.load_for_apply(int(request.value) if request.value.isdigit() else 0)
+        macro = macros.load_for_apply(parse_id(request.value) or 0)
         if macro is None:
             raise macros.InvalidMacroError("Choose an existing macro.")
         return macros.apply_bulk(ids, macro, actor=actor, versions=request.versions,
