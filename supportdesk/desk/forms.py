@@ -21,7 +21,7 @@ from supportdesk.tickets.models import TicketPriority, TicketStatus
 # id); scripts may send a plain "value".
 VALUE_FIELD = {"status": "value_status", "assign": "value_person", "add_tag": "value_tag",
                "remove_tag": "value_tag", "macro": "value_macro"}  # fmt: skip
-_VERSION_KEY = re.compile(r"^v(\d{1,12})$")
+_VERSION_KEY = re.compile(r"^v(\d{1,12})$", re.ASCII)
 
 
 class IdListField(SelectMultipleField):
