@@ -153,8 +153,7 @@ def _outgoing(message: MailMessage, ticket: Ticket) -> compose.Outgoing:
             .order_by(Attachment.id)
         )) if message.comment_id is not None else []  # fmt: skip
         attachments = tuple(
-            compose.Attachment(f.filename, f.content_type, stored_path(f.sha256).read_bytes())
-            for f in files
+            compose.Attachment(f.filename, f.content_type, _file(f)) for f in files
         )
     if signature:
         text = f"{text.rstrip()}\n\n-- \n{signature}\n"
@@ -166,6 +165,15 @@ def _outgoing(message: MailMessage, ticket: Ticket) -> compose.Outgoing:
         ticket_reference=ticket.reference, auto_submitted=message.kind == MailKind.ACK,
         attachments=attachments,
     )  # fmt: skip
+
+
+def _file(attachment: Attachment) -> bytes:
+    try:
+        return stored_path(attachment.sha256).read_bytes()
+    except OSError:  # storage not mounted, or restored later: try again, say which file
+        raise worker.TemporaryFailure(
+            f"the attachment {attachment.filename!r} is missing from storage"
+        ) from None
 
 
 def outbox_dir() -> Path:

@@ -15,6 +15,8 @@ from aiosmtpd.smtp import AuthResult
 from markupsafe import Markup
 
 from supportdesk import worker
+from supportdesk.attachments.models import Attachment
+from supportdesk.attachments.service import stored_path
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
 from supportdesk.mail import compose
@@ -320,3 +322,16 @@ def test_smtps_speaks_tls_from_the_first_byte(mail_app, tls_files, monkeypatch):
         assert {r.recipients[0] for r in sink.received} == {"ana@example.org", "ben@example.org"}
     finally:
         controller.stop()
+
+
+def test_a_missing_attachment_file_retries_and_says_which(mail_app, smtp_sink, agent_client):
+    ticket = _ticket()
+    agent_client.post(f"/tickets/{ticket.number}/comments",
+                      data={"body": "See file", "attachments": [(io.BytesIO(PDF), "log.pdf")]},
+                      content_type="multipart/form-data")  # fmt: skip
+    attachment = db.session.scalars(sa.select(Attachment)).one()
+    stored_path(attachment.sha256).unlink()
+    assert _deliver()["retrying"] == 2
+    error = db.session.scalars(sa.select(MailDelivery.last_error)).first()
+    assert error == "the attachment 'log.pdf' is missing from storage"
+    assert smtp_sink.received == []
