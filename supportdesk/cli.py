@@ -20,6 +20,7 @@ from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
 from supportdesk.explain import ExplainError, explain_page
 from supportdesk.extensions import db
+from supportdesk.mail import cli as mail_cli
 from supportdesk.seed import refresh_statistics, seed_demo_data
 from supportdesk.tickets import cli as tickets_cli
 from supportdesk.tickets.models import Ticket
@@ -43,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tickets_cli.export_group)
     app.cli.add_command(tickets_cli.backfill_group)
     app.cli.add_command(audit_cli.group)
+    app.cli.add_command(mail_cli.group)
 
 
 @click.command("create-user")

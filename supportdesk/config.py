@@ -8,6 +8,7 @@ into a clean exit instead of a traceback.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -135,6 +136,40 @@ def _mail_from(name: str, raw: Any) -> str:
     return text
 
 
+IMAP_SCHEMES = {"imap": 143, "imaps": 993}
+
+
+def _imap_urls(name: str, raw: Any) -> tuple[str, ...]:
+    """Check ``imaps://user:pass@host:993/INBOX`` (several, separated by spaces).
+
+    ``imap://`` always upgrades with STARTTLS: a password never crosses in clear.
+    """
+    urls = tuple(str(raw).split()) if not isinstance(raw, (list, tuple)) else tuple(raw)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in IMAP_SCHEMES or not parts.hostname or not parts.username:
+            raise ConfigError(
+                f"{PREFIX}{name} must be imaps://user:password@host:993/INBOX or "
+                "imap://user:password@host:143/INBOX (STARTTLS), separated by spaces"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name} has a port that is not a number") from None
+    return urls
+
+
+def _addresses(name: str, raw: Any) -> tuple[str, ...]:
+    """Check a list of bare addresses separated by commas or spaces."""
+    found = tuple(a for a in re.split(r"[\s,;]+", str(raw).strip()) if a)
+    for address in found:
+        if "@" not in address or not address.isascii() or "<" in address:
+            raise ConfigError(
+                f"{PREFIX}{name}: {address!r} is not a bare address such as help@acme.example"
+            )
+    return tuple(a.lower() for a in found)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration value: how to parse it and its default."""
@@ -179,6 +214,18 @@ SETTINGS: dict[str, Setting] = {
     "OUTBOX_DIR": Setting(_text, None),  # None: <instance>/outbox
     "MAIL_MAX_ATTEMPTS": Setting(int_setting(1, 50), 8),
     "MAIL_RETRY_SECONDS": Setting(int_setting(1, 86_400), 600),
+    # Email in: the desk's other addresses (never CCs, never customers), limits, what
+    # staff hear, and the IMAP mailboxes that `flask mail fetch` reads.
+    "MAIL_ADDRESSES": Setting(_addresses, ()),
+    "MAIL_MAX_BYTES": Setting(int_setting(1024, 1 << 31), 25 * 1024 * 1024),
+    "MAIL_SENDER_LIMIT": Setting(int_setting(1, 100_000), 20),
+    "MAIL_PARKED_DAYS": Setting(int_setting(1, 3650), 90),
+    "NOTIFY_STAFF": Setting(_bool, True),
+    "IMAP_URL": Setting(_imap_urls, ()),
+    "IMAP_DONE_FOLDER": Setting(_text, "Processed"),
+    "IMAP_DONE_ACTION": Setting(_choice("move", "delete"), "move"),
+    "IMAP_CA_FILE": Setting(_text, None),  # None: the system's trusted certificates
+    "IMAP_TIMEOUT_SECONDS": Setting(int_setting(1, 600), 60),
     # The worker (flask worker): how often it looks for due work, how long a claim holds.
     "WORKER_INTERVAL_SECONDS": Setting(int_setting(1, 3600), 5),
     "WORKER_LEASE_SECONDS": Setting(int_setting(1, 86_400), 300),

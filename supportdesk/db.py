@@ -193,6 +193,8 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         # A request that writes takes the write lock up front (IMMEDIATE): a deferred
         # transaction that read first and writes later fails at once with "database is
         # locked" when another writer committed meanwhile, instead of waiting its turn.
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # Alembic's autocommit_block (a migration step that must run outside)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _is_write_request() else "BEGIN")
 
 

@@ -55,6 +55,11 @@ MAIL_SEND_SECONDS = Histogram(
 MAIL_FAILURES = Counter(
     "supportdesk_mail_failures", "Failed delivery attempts, by class", ["class"]
 )
+MAIL_RECEIVED = Counter(
+    "supportdesk_mail_received_total",
+    "Received messages by outcome (ticket, reply, duplicate) or park reason",
+    ["outcome"],
+)
 MAIL_OUTBOX = Gauge(
     "supportdesk_mail_outbox", "Outbox deliveries by state (counted at scrape time)",
     ["state"], multiprocess_mode="mostrecent",

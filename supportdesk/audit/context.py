@@ -19,9 +19,10 @@ class AuditContext:
 
     actor_id: int | None
     actor_label: str
-    source: str  # "web", "cli" or "system"
+    source: str  # "web", "cli", "email" or "system"
     request_id: str | None = None
     remote_addr: str | None = None
+    actor_type: str = "user"  # or "customer": a customer's email (actor_id is None then)
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("supportdesk_audit", default=None)
@@ -66,6 +67,18 @@ def acting_as(actor: Any, *, source: str = "cli") -> Iterator[AuditContext]:
         context = AuditContext(actor_id=None, actor_label=actor, source=source)
     else:
         context = AuditContext(actor_id=actor.id, actor_label=actor.email, source=source)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def acting_as_customer(email: str, *, source: str = "email") -> Iterator[AuditContext]:
+    """Record changes made inside the block as done by the customer with ``email``."""
+    context = AuditContext(actor_id=None, actor_label=email, source=source,
+                           actor_type="customer")  # fmt: skip
     token = _current.set(context)
     try:
         yield context

@@ -35,9 +35,15 @@ def _canonical(value: Any) -> Any:
 
 
 def row_hash(row: dict[str, Any] | AuditLog) -> str:
-    """Return the SHA-256 of an audit row's content (its id excluded: set by the database)."""
+    """Return the SHA-256 of an audit row's content (its id excluded: set by the database).
+
+    ``actor_type`` is hashed only when it is not "user", so rows written before the
+    column existed keep the hash they were sealed with.
+    """
     get = row.get if isinstance(row, dict) else (lambda key: getattr(row, key))
     content = {field: _canonical(get(field)) for field in HASHED_FIELDS}
+    if (get("actor_type") or "user") != "user":
+        content["actor_type"] = get("actor_type")
     encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -95,7 +101,9 @@ def verify(batch: int = 5000) -> tuple[int, int, Problem | None]:
     checked = 0
     last_id = 0
     # Plain rows, not ORM objects: memory stays flat however long the log is.
-    columns = [AuditLog.id, AuditLog.row_hash] + [getattr(AuditLog, f) for f in HASHED_FIELDS]
+    columns = [AuditLog.id, AuditLog.row_hash, AuditLog.actor_type] + [
+        getattr(AuditLog, f) for f in HASHED_FIELDS
+    ]
     while True:
         rows = session.execute(
             sa.select(*columns).where(AuditLog.id > last_id).order_by(AuditLog.id).limit(batch)

@@ -88,7 +88,7 @@ def _row(
 def _base() -> dict[str, Any]:
     """Return the who, when and where of rows written now (one clock reading per batch)."""
     context = current_context()
-    return {
+    row = {
         "occurred_at": utcnow(),
         "actor_id": context.actor_id,
         "actor_label": context.actor_label,
@@ -96,6 +96,11 @@ def _base() -> dict[str, Any]:
         "request_id": context.request_id,
         "remote_addr": context.remote_addr,
     }
+    # Only when not the column's default: code of this version still writes to a schema
+    # from before the column (the window of a rolling upgrade).
+    if context.actor_type != "user":
+        row["actor_type"] = context.actor_type
+    return row
 
 
 def _ticket_id(cls: type[Any], entity_id: Any, values: Mapping[str, Any]) -> int | None:
@@ -289,22 +294,23 @@ def write_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 COPY_FROM = 500  # rows; a bulk action's audit rows go in by COPY on PostgreSQL
 _COPY_COLUMNS = (
-    "occurred_at", "actor_id", "actor_label", "source", "action", "entity_type", "entity_id",
-    "ticket_id", "changes", "request_id", "remote_addr", "row_hash",
+    "occurred_at", "actor_id", "actor_label", "actor_type", "source", "action", "entity_type",
+    "entity_id", "ticket_id", "changes", "request_id", "remote_addr", "row_hash",
 )  # fmt: skip
 
 
 def _copy_rows(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """COPY rows into the log through the session's own connection (same transaction)."""
     buffer = io.StringIO()
+    columns = [c for c in _COPY_COLUMNS if c in rows[0]]  # actor_type only when not "user"
     for row in rows:
-        values = (json.dumps(row[c]) if c == "changes" else row[c] for c in _COPY_COLUMNS)
+        values = (json.dumps(row[c]) if c == "changes" else row[c] for c in columns)
         buffer.write("\t".join(copy_field(v) for v in values))
         buffer.write("\n")
     buffer.seek(0)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open: we are in a transaction
     try:
-        cursor.copy_expert(f"COPY audit_logs ({', '.join(_COPY_COLUMNS)}) FROM STDIN", buffer)
+        cursor.copy_expert(f"COPY audit_logs ({', '.join(columns)}) FROM STDIN", buffer)
     finally:
         cursor.close()
 

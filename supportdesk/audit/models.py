@@ -31,6 +31,8 @@ class AuditLog(Base):
     # No cascading FK: history must outlive whatever it describes.
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     actor_label: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
+    # "user" (staff, or a command's label) or "customer" (actor_label is their email).
+    actor_type: Mapped[str] = mapped_column(sa.String(16), server_default="user")
     source: Mapped[str] = mapped_column(sa.String(16), default="web", server_default="web")
     action: Mapped[str] = mapped_column(sa.String(64))
     entity_type: Mapped[str] = mapped_column(sa.String(64))

@@ -22,6 +22,7 @@ ID_MAX = 2**62  # larger numbers are no id, and overflow SQLite's integers
 CSV_COLUMNS = (
     "id", "occurred_at", "actor_id", "actor_label", "source", "action", "entity_type",
     "entity_id", "ticket_id", "changes", "request_id", "remote_addr",
+    "actor_type",  # added later: appended, so that scripts reading by position keep working
 )  # fmt: skip
 
 

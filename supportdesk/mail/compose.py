@@ -104,7 +104,7 @@ class Outgoing:
     text: str  # the Markdown source
     html: Markup  # the same, rendered and sanitised as the desk shows it
     ticket_reference: str
-    auto_submitted: bool = False
+    auto_submitted: str | None = None  # RFC 3834: "auto-replied", "auto-generated"
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -128,10 +128,10 @@ def build(message: Outgoing) -> bytes:
     if message.in_reply_to:
         mail["In-Reply-To"] = message.in_reply_to
         mail["References"] = message.references
-    # Our own mark: mail coming back with it is the desk's own (the next issue parks it).
+    # Our own mark: mail coming back with it is the desk's own (mail in parks it).
     mail["X-Supportdesk-Ticket"] = message.ticket_reference
     if message.auto_submitted:  # RFC 3834: responders must not answer an auto-reply
-        mail["Auto-Submitted"] = "auto-replied"
+        mail["Auto-Submitted"] = message.auto_submitted
         mail["X-Auto-Response-Suppress"] = "All"
     mail.set_content(message.text)
     mail.add_alternative(_html_page(message), subtype="html")

@@ -22,16 +22,29 @@ from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.db import db, utcnow
 from supportdesk.errors import DomainError
 from supportdesk.mail import compose, transport
-from supportdesk.mail.models import MailDelivery, MailKind, MailMessage
+from supportdesk.mail.models import (
+    InboundMessage,
+    InboundOutcome,
+    MailDelivery,
+    MailKind,
+    MailMessage,
+)
 from supportdesk.metrics import MAIL_OUTBOX, SCRAPE_REFRESHERS
 from supportdesk.rendering import render_markdown
-from supportdesk.tickets.models import Comment, Ticket
+from supportdesk.tickets.models import Comment, Ticket, TicketFollower
+from supportdesk.users.models import User
 from supportdesk.worker import DeliveryState
 
 ACK_TEXT = (
     "Hello {name},\n\nthank you for writing to us. We have received your request and "
     "filed it as {reference}; we will answer as soon as we can. Please keep {reference} in "
     "the subject when you write about it again.\n"
+)
+
+
+NOTIFY_TEXT = (
+    "{who} wrote on {reference} ({title}):\n\n{body}\n\n"
+    "-- \nAnswer in the desk: a reply to this email is not sent to the customer.\n"
 )
 
 
@@ -79,16 +92,33 @@ def _recipients(ticket: Ticket) -> tuple[Customer | None, list[Customer]]:
 
 
 def _earlier_ids(ticket_id: int) -> list[str]:
-    return list(db.session.scalars(
-        sa.select(MailMessage.message_id).where(MailMessage.ticket_id == ticket_id)
-        .order_by(MailMessage.id)
-    ))  # fmt: skip
+    """Return the Message-IDs of the ticket's conversation, oldest first.
+
+    What the desk sent the customer and what it received from them (their client then
+    shows one thread); never the notifications sent to staff.
+    """
+    sent = sa.select(MailMessage.message_id, MailMessage.created_at.label("at")).where(
+        MailMessage.ticket_id == ticket_id, MailMessage.kind != MailKind.NOTIFY
+    )
+    received = sa.select(InboundMessage.message_id, InboundMessage.received_at.label("at")).where(
+        InboundMessage.ticket_id == ticket_id, InboundMessage.message_id.is_not(None),
+        InboundMessage.outcome != InboundOutcome.PARKED,
+    )  # fmt: skip
+    both = sa.union_all(sent, received).subquery()
+    return list(db.session.scalars(sa.select(both.c.message_id).order_by(both.c.at)))
 
 
-def _record(ticket: Ticket, kind: MailKind, *, to: list[Customer], cc: list[Customer],
+Person = tuple[str, str]  # (name, email)
+
+
+def _people(customers: list[Customer]) -> list[Person]:
+    return [(c.name, c.email) for c in customers]
+
+
+def _record(ticket: Ticket, kind: MailKind, *, to: list[Person], cc: list[Person],
             comment: Comment | None = None) -> MailMessage:  # fmt: skip
     config = current_app.config
-    earlier = _earlier_ids(ticket.id)
+    earlier = _earlier_ids(ticket.id) if kind != MailKind.NOTIFY else []
     in_reply_to, references = compose.threading(earlier)
     domain = compose.mail_domain(config["MAIL_FROM"], config["MAIL_DOMAIN"])
     message = MailMessage(
@@ -99,25 +129,53 @@ def _record(ticket: Ticket, kind: MailKind, *, to: list[Customer], cc: list[Cust
         in_reply_to=in_reply_to,
         references=references,
         subject=compose.subject_for(ticket.reference, ticket.title, reply=bool(earlier)),
-        to_addrs=compose.format_addresses((c.name, c.email) for c in to),
-        cc_addrs=compose.format_addresses((c.name, c.email) for c in cc),
+        to_addrs=compose.format_addresses(to),
+        cc_addrs=compose.format_addresses(cc),
     )
     db.session.add(message)
     db.session.flush()
-    db.session.add_all(MailDelivery(mail_id=message.id, recipient=c.email) for c in [*to, *cc])
+    db.session.add_all(MailDelivery(mail_id=message.id, recipient=email) for _, email in [*to, *cc])
     db.session.flush()
     return message
 
 
 def on_comment_added(*, comment: Comment, ticket: Ticket) -> None:
-    """Record the email of a public reply to the requester and CCs (never of a note)."""
+    """Record the email of a public reply to the requester and CCs (never of a note).
+
+    A customer's own reply (by email) is not sent back to anyone outside: staff hear of
+    it (:func:`_notify_staff`).
+    """
     if comment.is_internal:
+        return
+    if comment.customer_id is not None:
+        _notify_staff(comment, ticket)
         return
     requester, ccs = _recipients(ticket)
     to = [requester] if requester is not None else ccs[:1]
     cc = ccs if requester is not None else ccs[1:]
     if to:
-        _record(ticket, MailKind.REPLY, to=to, cc=cc, comment=comment)
+        _record(ticket, MailKind.REPLY, to=_people(to), cc=_people(cc), comment=comment)
+
+
+def _notify_staff(comment: Comment, ticket: Ticket) -> None:
+    """Tell the assignee (else the ticket's followers) that the customer wrote.
+
+    Only active staff, never the desk's mail account; the worker delivers it like any
+    other mail (``SUPPORTDESK_NOTIFY_STAFF``).
+    """
+    if not current_app.config["NOTIFY_STAFF"]:
+        return
+    if ticket.assignee_id is not None:
+        wanted = User.id == ticket.assignee_id
+    else:
+        wanted = User.id.in_(sa.select(TicketFollower.user_id)
+                             .where(TicketFollower.ticket_id == ticket.id))  # fmt: skip
+    staff = list(db.session.execute(
+        sa.select(User.full_name, User.email).where(wanted, User.is_active.is_(True))
+        .order_by(User.email)
+    ))  # fmt: skip
+    if staff:
+        _record(ticket, MailKind.NOTIFY, to=[(n, e) for n, e in staff], cc=[], comment=comment)
 
 
 def on_ticket_created(*, ticket: Ticket) -> None:
@@ -131,7 +189,7 @@ def on_ticket_created(*, ticket: Ticket) -> None:
     requester = db.session.get(Customer, ticket.requester_id)
     if requester is None or requester.is_blocked:
         return
-    _record(ticket, MailKind.ACK, to=[requester], cc=[])
+    _record(ticket, MailKind.ACK, to=_people([requester]), cc=[])
 
 
 # Delivery (the worker)
@@ -145,6 +203,15 @@ def _outgoing(message: MailMessage, ticket: Ticket) -> compose.Outgoing:
         to = compose.people(message.to_addrs)
         name = to[0].display_name or to[0].username if to else "there"
         text = ACK_TEXT.format(name=name, reference=ticket.reference)
+    elif message.kind == MailKind.NOTIFY:
+        comment = db.session.get(Comment, message.comment_id)
+        facts = (comment.via_email if comment is not None else None) or {}
+        text = NOTIFY_TEXT.format(
+            who=facts.get("from", "The customer"),
+            reference=ticket.reference, title=ticket.title,
+            body=comment.body if comment is not None else "",
+        )  # fmt: skip
+        signature = ""
     else:
         comment = db.session.get(Comment, message.comment_id)
         text = comment.body if comment is not None else ""
@@ -160,7 +227,9 @@ def _outgoing(message: MailMessage, ticket: Ticket) -> compose.Outgoing:
         subject=message.subject, message_id=message.message_id,
         in_reply_to=message.in_reply_to, references=message.references,
         date=message.created_at, text=text, html=render_markdown(text),
-        ticket_reference=ticket.reference, auto_submitted=message.kind == MailKind.ACK,
+        ticket_reference=ticket.reference,
+        auto_submitted="auto-replied" if message.kind == MailKind.ACK
+        else "auto-generated" if message.kind == MailKind.NOTIFY else None,
         attachments=attachments,
     )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""The outbox for admins, and "send again" for a failed message."""
+"""The outbox and parked mail for admins, "send again", and received originals."""
 
 from __future__ import annotations
 
@@ -6,16 +6,33 @@ import datetime as dt
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from supportdesk.audit.listeners import record_event
 from supportdesk.db import db, parse_id, unit_of_work, utcnow
 from supportdesk.errors import DomainError
-from supportdesk.mail import service
-from supportdesk.mail.models import MailDelivery, MailMessage
+from supportdesk.mail import inbound, service
+from supportdesk.mail.models import (
+    InboundMessage,
+    InboundOutcome,
+    MailDelivery,
+    MailMessage,
+    ParkReason,
+)
 from supportdesk.policy import admin_required
 from supportdesk.tickets.forms import choices
 from supportdesk.tickets.models import Ticket
@@ -122,3 +139,98 @@ def retry(delivery_id: int) -> ResponseReturnValue:
 def cancel(delivery_id: int) -> ResponseReturnValue:
     """Stop a queued or retrying message (admins)."""
     return _act(delivery_id, service.cancel_delivery, "was cancelled")
+
+
+# Received mail
+
+REASON_LABELS = {
+    ParkReason.BOUNCE: "bounce",
+    ParkReason.AUTO_REPLY: "automatic reply",
+    ParkReason.NEWSLETTER: "newsletter or list",
+    ParkReason.OWN_MESSAGE: "the desk's own mail",
+    ParkReason.STAFF: "staff by email",
+    ParkReason.BLOCKED: "blocked customer",
+    ParkReason.SENDER_LIMIT: "too many from one sender",
+    ParkReason.TOO_BIG: "too big",
+    ParkReason.UNPARSEABLE: "unreadable",
+    ParkReason.NOT_MAIL: "not a mail message",
+}
+REASON_CHOICES = choices([("", "Any reason")] + [(r.value, REASON_LABELS[r]) for r in ParkReason])
+
+
+class ParkedFilterForm(FlaskForm):
+    """The parked list's filters (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    reason = SelectField("Reason", choices=REASON_CHOICES, default="")
+    before = HiddenField()
+
+
+@bp.get("/parked")
+@admin_required
+def parked() -> ResponseReturnValue:
+    """Received mail that made no ticket or reply, newest first, with the reason."""
+    form = ParkedFilterForm(formdata=request.args)
+    form.validate()
+    reason = form.reason.data if "reason" not in form.errors else ""
+    rows, next_before = inbound.parked_page(
+        reason=ParkReason(reason) if reason else None,
+        before=parse_id(form.before.data or ""), limit=PAGE,
+    )  # fmt: skip
+    return render_template("mail/parked.html", form=form, rows=rows, labels=REASON_LABELS,
+                           reason=reason, next_before=next_before)  # fmt: skip
+
+
+def _parked(message_id: int) -> InboundMessage:
+    row = db.session.get(InboundMessage, message_id)
+    if row is None or row.outcome != InboundOutcome.PARKED:
+        abort(404, "There is no such parked message.")
+    return row
+
+
+@bp.post("/parked/<int:message_id>/ticket")
+@admin_required
+def parked_to_ticket(message_id: int) -> ResponseReturnValue:
+    """Make a ticket of a parked message (whatever it was parked for)."""
+    row = _parked(message_id)
+    try:
+        with unit_of_work():
+            number = inbound.ticket_from_parked(row).number
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".parked"), 303)
+    flash(f"SD-{number} was made from the parked message.", "success")
+    return redirect(url_for("tickets.detail", number=number), 303)
+
+
+@bp.post("/parked/<int:message_id>/delete")
+@admin_required
+def parked_delete(message_id: int) -> ResponseReturnValue:
+    """Delete a parked message for good (audited)."""
+    row = _parked(message_id)
+    facts = {"sender": row.sender, "subject": row.subject, "reason": row.park_reason}
+    with unit_of_work():
+        record_event("mail.parked_deleted", entity=("inbound_mail", row.id), changes=facts)
+        inbound.delete_parked(row)
+    flash("The parked message was deleted.", "success")
+    return redirect(url_for(".parked"), 303)
+
+
+@bp.get("/received/<int:message_id>/original.eml")
+def original(message_id: int) -> ResponseReturnValue:
+    """Download a received message as it arrived (never shown inline).
+
+    Any staff member for a message that became a ticket or reply; admins for parked ones.
+    """
+    row = db.session.execute(
+        sa.select(InboundMessage.outcome, InboundMessage.raw).where(InboundMessage.id == message_id)
+    ).one_or_none()
+    if row is None or (row.outcome == InboundOutcome.PARKED and not current_user.is_admin):
+        abort(404, "There is no such message.")
+    return Response(row.raw, mimetype="message/rfc822", headers={
+        "Content-Disposition": f'attachment; filename="message-{message_id}.eml"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+    })  # fmt: skip

@@ -120,7 +120,7 @@ class Ticket(Auditable, TimestampMixin, Base):
     __audit_name__ = "ticket"
     # due_at follows priority (and the SLA hours): the priority change is the record.
     __audit_exclude__ = frozenset(
-        {"updated_at", "version", "updated_by_id", "first_reply_at", "due_at"}
+        {"updated_at", "version", "updated_by_id", "first_reply_at", "due_at", "via_email"}
     )
     __audit_collections__ = {"tags": "tag", "ccs": "cc"}
     __audit_soft_delete__ = "deleted_at"
@@ -197,6 +197,9 @@ class Ticket(Auditable, TimestampMixin, Base):
     # When the ticket is due: created_at + its priority's SLA hours (see due_at_for).
     due_at: Mapped[dt.datetime]
     version: Mapped[int] = mapped_column(sa.Integer)
+    # A ticket opened by email: who sent it to whom and when, and the stored original
+    # (EmailFacts.as_dict); None for tickets opened in the desk.
+    via_email: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")
@@ -276,17 +279,28 @@ class Comment(Auditable, TimestampMixin, Base):
 
     __audit_name__ = "comment"
     __audit_ticket_key__ = "ticket_id"
+    __audit_exclude__ = frozenset({"via_email", "quoted"})
     __tablename__ = "comments"
-    __table_args__ = (sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),
+        sa.Index("ix_comments_customer_id", "customer_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
     author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     body: Mapped[str] = mapped_column(sa.Text)
     is_internal: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # A customer's reply by email: the customer who wrote it (``author`` is then the
+    # desk's mail account), the mail's facts (as on Ticket.via_email) and the quoted
+    # history and signature trimmed from ``body`` (shown behind "show quoted text").
+    customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customers.id"))
+    via_email: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    quoted: Mapped[str | None] = mapped_column(sa.Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="comments", lazy="raise_on_sql")
     author: Mapped[User] = relationship(lazy="raise_on_sql")
+    customer: Mapped[Customer | None] = relationship(lazy="raise_on_sql")
     attachments: Mapped[list[Attachment]] = relationship(
         order_by="Attachment.id", lazy="raise_on_sql", viewonly=True
     )

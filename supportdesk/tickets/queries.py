@@ -421,7 +421,9 @@ def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | N
             joinedload(Ticket.requester),
             joinedload(Ticket.ccs),
             joinedload(Ticket.tags),
-            selectinload(Ticket.comments).joinedload(Comment.author),
+            selectinload(Ticket.comments).options(
+                joinedload(Comment.author), joinedload(Comment.customer)
+            ),
         )
     )
     row = db.session.execute(stmt).unique().one_or_none()

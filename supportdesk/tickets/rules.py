@@ -244,3 +244,21 @@ def ccs_without_requester(requester_id: int | None, ccs: Iterable[Customer]) -> 
 def may_comment(state: TicketState) -> bool:
     """Whether a reply or note may be added: not on a closed ticket."""
     return state.status != TicketStatus.CLOSED
+
+
+# What a customer's email does to the ticket it answers.
+REOPENED_BY_CUSTOMER = (TicketStatus.RESOLVED, TicketStatus.WAITING_ON_CUSTOMER)
+
+
+def status_after_customer_reply(status: TicketStatus) -> TicketStatus | None:
+    """Return the status a customer's reply moves a ticket to (None: it stays).
+
+    Resolved and waiting-on-customer tickets are open again: the customer is waiting now.
+    A closed ticket takes no reply at all (:func:`takes_customer_reply`).
+    """
+    return TicketStatus.OPEN if status in REOPENED_BY_CUSTOMER else None
+
+
+def takes_customer_reply(status: TicketStatus) -> bool:
+    """Whether a customer's email is added to the ticket; a closed one gets a follow-up."""
+    return status != TicketStatus.CLOSED

@@ -160,8 +160,20 @@ def change_status(ticket: Ticket, status: TicketStatus, *, actor: User) -> bool:
     return bool(update_ticket(ticket, rules.TicketEdit(status=status), actor=actor))
 
 
-def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -> Comment:
+def add_comment(
+    ticket: Ticket,
+    *,
+    author: User,
+    body: str,
+    is_internal: bool,
+    customer: Customer | None = None,
+    via_email: dict[str, Any] | None = None,
+    quoted: str | None = None,
+) -> Comment:
     """Append a public reply or internal note. Comments never conflict: they only append.
+
+    ``customer`` marks a customer's reply (by email): ``author`` is then the desk's mail
+    account, which follows nothing, and the reply does not count as the desk's first.
 
     :raises TicketClosedError: the ticket is closed.
     :raises InvalidTicketError: the body is empty.
@@ -171,14 +183,15 @@ def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -
     body = body.strip()
     if not body:
         raise InvalidTicketError("A comment needs some text.")
-    comment = Comment(ticket_id=ticket.id, author=author, body=body, is_internal=is_internal)
+    comment = Comment(ticket_id=ticket.id, author=author, body=body, is_internal=is_internal,
+                      customer=customer, via_email=via_email, quoted=quoted or None)  # fmt: skip
     db.session.add(comment)
     db.session.flush()
     # The ticket shows activity (sort by "updated") without a new version: a comment must
     # not turn a colleague's open edit form into a conflict. The first public reply is
     # stamped in the same statement.
     values: dict[str, Any] = {"updated_at": comment.created_at}
-    if not is_internal:
+    if not is_internal and customer is None:
         values["first_reply_at"] = sa.func.coalesce(Ticket.first_reply_at, comment.created_at)
     with audited_bulk():  # fields the audit trail leaves out (the comment itself is audited)
         db.session.execute(
@@ -187,9 +200,33 @@ def add_comment(ticket: Ticket, *, author: User, body: str, is_internal: bool) -
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-    followers.follow([ticket.id], author.id, seen=True)
+    if customer is None:
+        followers.follow([ticket.id], author.id, seen=True)
     events.publish(events.COMMENT_ADDED, comment=comment, ticket=ticket)
     return comment
+
+
+def add_customer_reply(
+    ticket: Ticket,
+    *,
+    customer: Customer,
+    account: User,
+    body: str,
+    via_email: dict[str, Any] | None = None,
+    quoted: str | None = None,
+) -> Comment:
+    """Add a customer's reply as a public comment, reopening the ticket when it waited.
+
+    ``account`` is the desk's mail account (the comment's author, the edit's actor);
+    the audit context names the customer.
+
+    :raises TicketClosedError: the ticket is closed (a reply there opens a follow-up).
+    """
+    status = rules.status_after_customer_reply(ticket.status)
+    if status is not None:
+        update_ticket(ticket, rules.TicketEdit(status=status), actor=account)
+    return add_comment(ticket, author=account, body=body, is_internal=False, customer=customer,
+                       via_email=via_email, quoted=quoted)  # fmt: skip
 
 
 def _check_assignee(assignee: User | None, *, current: int | None) -> User | None:
