@@ -25,7 +25,10 @@ from supportdesk.audit.context import acting_as
 from supportdesk.extensions import db
 from tests import factories
 
-pytest_plugins = ("tests.smtp_sink",)  # a real SMTP server on loopback: smtp_sink, tls_files
+pytest_plugins = (
+    "tests.smtp_sink",  # a real SMTP server on loopback: smtp_sink, tls_files
+    "tests.mail.inbound_helpers",  # mail_in: the app as a desk that receives mail
+)
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "correct horse battery"

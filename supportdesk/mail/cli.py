@@ -123,8 +123,12 @@ def fetch_all(*, stop: threading.Event, echo: bool = True) -> tuple[list[str], l
 
 
 @group.command("fetch")
-@click.option("--once/--loop", default=True, show_default=True,
-              help="Fetch once and exit (cron), or keep fetching (a systemd service).")
+@click.option(
+    "--once/--loop",
+    default=True,
+    show_default=True,
+    help="Fetch once and exit (cron), or keep fetching (a systemd service).",
+)
 @click.option("--interval", type=click.IntRange(1, 86_400), default=30, show_default=True,
               help="Seconds between fetches with --loop.")  # fmt: skip
 def fetch_command(once: bool, interval: int) -> None:

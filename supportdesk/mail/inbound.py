@@ -127,9 +127,7 @@ def receive(raw: bytes, source: str) -> Received:
         with db.session.begin_nested():
             db.session.add(row)
     except sa.exc.IntegrityError:
-        first = db.session.scalar(
-            sa.select(InboundMessage).where(InboundMessage.dedupe_key == key)
-        )
+        first = db.session.scalar(sa.select(InboundMessage).where(InboundMessage.dedupe_key == key))
         if first is None:  # pragma: no cover - the unique constraint said it exists
             raise
         MAIL_RECEIVED.labels("duplicate").inc()
@@ -226,8 +224,10 @@ def _decide(parsed: parse.Parsed, row: InboundMessage) -> _Decision:
             return _reply(parsed, row, ticket, customer, how, account)
         limit = int(current_app.config["MAIL_SENDER_LIMIT"])
         if _recent_tickets(customer.email) >= limit:
-            return _park(ParkReason.SENDER_LIMIT,
-                         f"{customer.email} opened {limit} tickets by email in the last hour")
+            return _park(
+                ParkReason.SENDER_LIMIT,
+                f"{customer.email} opened {limit} tickets by email in the last hour",
+            )
         return _new_ticket(parsed, row, customer, account, follows=ticket)
 
 
@@ -428,8 +428,13 @@ def mail_account() -> User:
     try:
         with db.session.begin_nested():
             unknown = secrets.token_urlsafe(32)  # never shown, never stored in clear
-            account = User(email=MAIL_ACCOUNT_EMAIL, full_name="Email", is_active=False,
-                           role=UserRole.AGENT, password_hash=generate_password_hash(unknown))
+            account = User(
+                email=MAIL_ACCOUNT_EMAIL,
+                full_name="Email",
+                is_active=False,
+                role=UserRole.AGENT,
+                password_hash=generate_password_hash(unknown),
+            )
             db.session.add(account)
     except sa.exc.IntegrityError:
         account = db.session.scalar(sa.select(User).where(User.email == MAIL_ACCOUNT_EMAIL))
@@ -478,7 +483,8 @@ def _with_refusals(text: str, refused: list[str]) -> str:
 
 
 def _markdown_escape(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~])", r"\\\1", text)
+    """Escape what could make a link, an image, emphasis or HTML of a file's name."""
+    return re.sub(r"([\\`*_\[\]<>!|~])", r"\\\1", text)
 
 
 def _reply(parsed: parse.Parsed, row: InboundMessage, ticket: Ticket, customer: Customer,
@@ -558,8 +564,9 @@ def ticket_from_parked(row: InboundMessage) -> Ticket:
     """
     if row.outcome != InboundOutcome.PARKED:
         raise ReceiveError("Only a parked message can be made a ticket.")
+    raw = db.session.scalar(sa.select(InboundMessage.raw).where(InboundMessage.id == row.id))
     try:
-        parsed = parse.parse(row.raw)
+        parsed = parse.parse(raw or b"")
         address = Address(check_email(parsed.sender), clean_text(parsed.sender_name, 120))
     except (parse.NotMailError, InvalidCustomerError) as exc:
         raise ReceiveError(f"This message cannot become a ticket: {exc}") from None

@@ -131,9 +131,7 @@ class InboundMessage(Base):
     outcome: Mapped[InboundOutcome] = mapped_column(_open_enum(InboundOutcome, 16))
     park_reason: Mapped[ParkReason | None] = mapped_column(_open_enum(ParkReason, 32))
     detail: Mapped[str] = mapped_column(sa.Text, default="")  # the reason, for people
-    ticket_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("tickets.id", ondelete="SET NULL")
-    )
+    ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id", ondelete="SET NULL"))
     comment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("comments.id", ondelete="SET NULL")
     )
