@@ -28,6 +28,7 @@ from tests import factories
 pytest_plugins = (
     "tests.smtp_sink",  # a real SMTP server on loopback: smtp_sink, tls_files
     "tests.mail.inbound_helpers",  # mail_in: the app as a desk that receives mail
+    "tests.imap_server",  # a real IMAP server (Dovecot): imap_server, imap_mailbox
 )
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import sys
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from supportdesk.audit.context import acting_as
-from supportdesk.db import unit_of_work, writing
+from supportdesk.db import unit_of_work, utcnow, writing
 from supportdesk.mail import imap, inbound
 from supportdesk.mail.models import InboundOutcome, ParkReason
 
@@ -79,20 +80,36 @@ def _summary(labels: list[str]) -> str:
     return f"{len(labels)} fetched" + (": " + ", ".join(parts) if parts else "")
 
 
+DUPLICATE_GRACE = dt.timedelta(seconds=60)
+
+
+def _should_mark(result: inbound.Received) -> bool:
+    """Whether this fetcher moves the message on.
+
+    A duplicate received moments ago is another fetcher's, which moves it itself (two
+    IMAP MOVEs of one message can leave two copies in the done folder); an older one
+    was left behind by a fetcher that died after storing it, and is moved now.
+    """
+    if result.first_received_at is None:
+        return True
+    return utcnow() - result.first_received_at > DUPLICATE_GRACE
+
+
 def fetch_all(*, stop: threading.Event, echo: bool = True) -> tuple[list[str], list[str]]:
     """Fetch every configured mailbox once; return (labels, mailbox errors)."""
     config = current_app.config
     labels: list[str] = []
     errors: list[str] = []
 
-    def handle(raw: bytes, source: str) -> str:
+    def handle(raw: bytes, source: str) -> tuple[str, bool]:
         try:
-            return _store(raw, source).label
+            result = _store(raw, source)
         except DATABASE_ERRORS:
             raise  # stop this mailbox: nothing more can be stored now
         except Exception:  # noqa: BLE001 - left in the mailbox, fetched again next time
             log.exception("could not receive a message from %s", source)
-            return "error"
+            return "error", False
+        return result.label, _should_mark(result)
 
     def progress(done: int, total: int, label: str) -> None:
         if echo and sys.stdout.isatty():

@@ -127,7 +127,7 @@ def mark_done(client: IMAPClient, uid: int, *, action: str, folder: str) -> None
 
 def process(
     mailbox: Mailbox,
-    handle: Callable[[bytes, str], str],
+    handle: Callable[[bytes, str], tuple[str, bool]],
     *,
     timeout: float,
     ca_file: str | None,
@@ -138,8 +138,9 @@ def process(
 ) -> list[str]:
     """Hand every pending message of ``mailbox`` to ``handle`` and mark it done.
 
-    ``handle(raw, source)`` stores the message (and commits) and returns a label; a
-    message whose handling raises stays in the mailbox for the next fetch.
+    ``handle(raw, source)`` stores the message (and commits) and returns a label and
+    whether to mark the message done; a message whose handling raises stays in the
+    mailbox for the next fetch.
 
     :raises MailboxError: the mailbox cannot be used (nothing is marked then).
     """
@@ -151,9 +152,10 @@ def process(
         for uid, raw in fetch_raw(client, uids):
             if should_stop():
                 break
-            label = handle(raw, f"imap:{mailbox.host}/{mailbox.folder}")
-            with suppress(IMAPClientError):  # moved by another fetcher: received once anyway
-                mark_done(client, uid, action=action, folder=done_folder)
+            label, done = handle(raw, f"imap:{mailbox.host}/{mailbox.folder}")
+            if done:
+                with suppress(IMAPClientError):  # moved by another fetcher meanwhile
+                    mark_done(client, uid, action=action, folder=done_folder)
             labels.append(label)
             progress(len(labels), len(uids), label)
     return labels

@@ -76,6 +76,7 @@ class Received:
     ticket_number: int | None = None
     detail: str = ""
     reason: ParkReason | None = None
+    first_received_at: dt.datetime | None = None  # of a duplicate: when it first came
 
     @property
     def label(self) -> str:
@@ -131,7 +132,8 @@ def receive(raw: bytes, source: str) -> Received:
         if first is None:  # pragma: no cover - the unique constraint said it exists
             raise
         MAIL_RECEIVED.labels("duplicate").inc()
-        return Received(None, first.id, _number(first.ticket_id), "received before")
+        return Received(None, first.id, _number(first.ticket_id), "received before",
+                        first_received_at=first.received_at)  # fmt: skip
     if too_big:
         limit = int(config["MAIL_MAX_BYTES"]) // (1024 * 1024)
         decision = _park(ParkReason.TOO_BIG, f"the message is larger than {limit} MB")
