@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from supportdesk.extensions import db
+from supportdesk.mail.models import InboundMessage, InboundOutcome
 from supportdesk.models import Attachment, MailDelivery
 from supportdesk.tickets import service
 from tests.conftest import PASSWORD
@@ -67,6 +68,10 @@ MATRIX = {
     ("mail.outbox", "GET"): ADMIN,
     ("mail.retry", "POST"): STAFF,
     ("mail.cancel", "POST"): ADMIN,
+    ("mail.parked", "GET"): ADMIN,
+    ("mail.parked_to_ticket", "POST"): ADMIN,
+    ("mail.parked_delete", "POST"): ADMIN,
+    ("mail.original", "GET"): STAFF,  # parked originals: admins (404 for agents)
 }
 
 
@@ -93,9 +98,15 @@ def test_every_route_answers_as_the_matrix_says(app, role):
     macro = MacroFactory()
     service.add_comment(ticket, author=ticket.creator, body="Mailed", is_internal=False)
     delivery = db.session.scalars(sa.select(MailDelivery)).one()
+    received = InboundMessage(source="test", dedupe_key="matrix", sender="a@example.org",
+                              size=3, raw=b"x: y", outcome=InboundOutcome.TICKET,
+                              ticket_id=ticket.id)  # fmt: skip
+    db.session.add(received)
+    db.session.flush()
     values = {"number": ticket.number, "tag_id": tag.id, "attachment_id": attachment.id,
               "user_id": ticket.creator_id, "macro_id": macro.id,
-              "customer_id": ticket.requester_id, "delivery_id": delivery.id}  # fmt: skip
+              "customer_id": ticket.requester_id, "delivery_id": delivery.id,
+              "message_id": received.id}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")
