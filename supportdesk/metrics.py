@@ -55,10 +55,10 @@ MAIL_SEND_SECONDS = Histogram(
 MAIL_FAILURES = Counter(
     "supportdesk_mail_failures", "Failed delivery attempts, by class", ["class"]
 )
-MAIL_RECEIVED = Counter(
-    "supportdesk_mail_received_total",
-    "Received messages by outcome (ticket, reply, duplicate) or park reason",
-    ["outcome"],
+MAIL_PARKED = Gauge(
+    "supportdesk_mail_parked",
+    "Received messages parked for an admin (counted at scrape time)",
+    multiprocess_mode="mostrecent",
 )
 MAIL_OUTBOX = Gauge(
     "supportdesk_mail_outbox", "Outbox deliveries by state (counted at scrape time)",

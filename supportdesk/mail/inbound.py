@@ -47,7 +47,7 @@ from supportdesk.mail.models import (
     MailMessage,
     ParkReason,
 )
-from supportdesk.metrics import MAIL_RECEIVED
+from supportdesk.metrics import MAIL_PARKED
 from supportdesk.tickets import rules
 from supportdesk.tickets import service as tickets
 from supportdesk.tickets.models import OPEN_STATUSES, TICKET_PREFIX, Comment, Ticket
@@ -131,7 +131,6 @@ def receive(raw: bytes, source: str) -> Received:
         first = db.session.scalar(sa.select(InboundMessage).where(InboundMessage.dedupe_key == key))
         if first is None:  # pragma: no cover - the unique constraint said it exists
             raise
-        MAIL_RECEIVED.labels("duplicate").inc()
         return Received(None, first.id, _number(first.ticket_id), "received before",
                         first_received_at=first.received_at)  # fmt: skip
     if too_big:
@@ -142,7 +141,6 @@ def receive(raw: bytes, source: str) -> Received:
     else:
         decision = _decide_safely(parsed, row)
     _settle(row, decision)
-    MAIL_RECEIVED.labels(decision.reason.value if decision.reason else decision.outcome.value).inc()
     ticket = decision.ticket
     return Received(decision.outcome, row.id, ticket.number if ticket else None, decision.detail,
                     decision.reason)  # fmt: skip
@@ -519,7 +517,8 @@ def _new_ticket(parsed: parse.Parsed, row: InboundMessage, customer: Customer, a
     ccs = _cc_customers(parsed, customer)
     title = " ".join((parsed.subject or "").split())[: rules.TITLE_MAX] or "(no subject)"
     ticket = tickets.create_ticket(title=title, description=_with_refusals(text, refused),
-                                   creator=account, requester=customer, ccs=ccs)  # fmt: skip
+                                   creator=account, requester=customer, ccs=ccs,
+                                   creator_follows=False)  # fmt: skip
     ticket.via_email = _facts(parsed, row, refused)
     if pending:
         attach_files(pending, ticket_id=ticket.id, uploader=account)
@@ -622,3 +621,11 @@ def parked_page(*, reason: ParkReason | None, before: int | None, limit: int
     rows = list(db.session.execute(stmt).all())
     more = len(rows) > limit
     return rows[:limit], rows[limit - 1][0].id if more else None
+
+
+def count_parked() -> None:
+    """Set the parked-mail gauge from the database (called when /metrics is scraped)."""
+    MAIL_PARKED.set(db.session.scalar(
+        sa.select(sa.func.count()).select_from(InboundMessage)
+        .where(InboundMessage.outcome == InboundOutcome.PARKED)
+    ) or 0)  # fmt: skip

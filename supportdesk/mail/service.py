@@ -21,7 +21,7 @@ from supportdesk.attachments.service import stored_path
 from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.db import db, utcnow
 from supportdesk.errors import DomainError
-from supportdesk.mail import compose, transport
+from supportdesk.mail import compose, inbound, transport
 from supportdesk.mail.models import (
     InboundMessage,
     InboundOutcome,
@@ -66,8 +66,9 @@ def init_app(app: Flask) -> None:
             batch=transport.reusing,
         )
     )
-    if count_outbox not in SCRAPE_REFRESHERS:
-        SCRAPE_REFRESHERS.append(count_outbox)
+    for refresh in (count_outbox, inbound.count_parked):
+        if refresh not in SCRAPE_REFRESHERS:
+            SCRAPE_REFRESHERS.append(refresh)
 
 
 def _recipients(ticket: Ticket) -> tuple[Customer | None, list[Customer]]:

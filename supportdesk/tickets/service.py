@@ -71,8 +71,12 @@ def create_ticket(
     status: TicketStatus = TicketStatus.OPEN,
     assignee: User | None = None,
     tags: Iterable[Tag] = (),
+    creator_follows: bool = True,
 ) -> Ticket:
     """Create a ticket with the next number.
+
+    ``creator_follows=False`` for a ticket created on no one's behalf (mail in: the
+    desk's mail account is its creator of record and follows nothing).
 
     :raises InvalidTicketError: a value breaks a rule.
     """
@@ -95,7 +99,8 @@ def create_ticket(
     )
     db.session.add(ticket)
     db.session.flush()
-    followers.follow([ticket.id], creator.id, seen=True)
+    if creator_follows:
+        followers.follow([ticket.id], creator.id, seen=True)
     events.publish(events.TICKET_CREATED, ticket=ticket)
     return ticket
 

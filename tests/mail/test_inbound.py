@@ -20,8 +20,8 @@ from supportdesk.mail.models import (
     ParkReason,
 )
 from supportdesk.models import Comment, Ticket
-from supportdesk.tickets import service
-from supportdesk.tickets.models import TicketStatus
+from supportdesk.tickets import followers, service
+from supportdesk.tickets.models import TicketFollower, TicketStatus
 from supportdesk.worker import DeliveryState
 from tests.factories import CustomerFactory, TicketFactory, UserFactory
 from tests.mail.inbound_helpers import message, receive, stored
@@ -323,3 +323,31 @@ def test_a_message_that_trips_a_bug_is_kept_and_parked(mail_in, monkeypatch):
     assert "KeyError" in result.detail
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 0
+
+
+def test_the_mail_account_follows_nothing_and_followers_hear_of_replies(mail_in):
+    ana = CustomerFactory(email="ana@example.org")
+    result = receive(message(sender="ana@example.org"))
+    ticket = _ticket(result.ticket_number)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TicketFollower)) == 0
+    colleague, away = UserFactory(), UserFactory(is_active=False)
+    with unit_of_work():
+        followers.follow([ticket.id], colleague.id)
+        followers.follow([ticket.id], away.id)
+    receive(message(sender=ana.email, subject=f"Re: [SD-{ticket.number}] and more"))
+    notify = db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.kind == MailKind.NOTIFY)
+    ).one()
+    recipients = db.session.scalars(
+        sa.select(MailDelivery.recipient).where(MailDelivery.mail_id == notify.id)
+    ).all()
+    assert recipients == [colleague.email]  # not the inactive one, not the mail account
+    assert notify.in_reply_to is None  # not threaded into the customer's conversation
+
+
+def test_no_staff_email_when_notifications_are_off(mail_in, monkeypatch):
+    monkeypatch.setitem(mail_in.config, "NOTIFY_STAFF", False)
+    agent = UserFactory()
+    ticket = TicketFactory(requester=CustomerFactory(email="ana@example.org"), assignee=agent)
+    receive(message(subject=f"[SD-{ticket.number}] hello"))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MailMessage)) == 0
