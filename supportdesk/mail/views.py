@@ -230,7 +230,7 @@ def original(message_id: int) -> ResponseReturnValue:
     if row is None or (row.outcome == InboundOutcome.PARKED and not current_user.is_admin):
         abort(404, "There is no such message.")
     return Response(row.raw, mimetype="message/rfc822", headers={
-        "Content-Disposition": f'attachment; filename="message-{message_id}.eml"',
+        "Content-Disposition": f'attachment; filename="original-{message_id}.eml"',
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store",
     })  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from supportdesk import worker
@@ -351,3 +353,19 @@ def test_no_staff_email_when_notifications_are_off(mail_in, monkeypatch):
     ticket = TicketFactory(requester=CustomerFactory(email="ana@example.org"), assignee=agent)
     receive(message(subject=f"[SD-{ticket.number}] hello"))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MailMessage)) == 0
+
+
+def test_the_parked_list_pages_filters_and_has_a_statement_budget(mail_in, admin_client):
+    for i in range(53):
+        header = {"X-Autoreply": "yes"} if i % 2 else {"List-Id": "<news.example>"}
+        receive(message(sender=f"robot{i}@auto.example", subject=f"Robot {i}", headers=header))
+    page = admin_client.get("/mail/parked")
+    assert page.status_code == 200
+    assert page.text.count("robot") == 50  # newest first, 50 a page
+    older = admin_client.get(re.search(r'href="(/mail/parked\?before=\d+)"', page.text).group(1))
+    assert older.text.count("robot") == 3
+    # user, the page's rows (with their tickets' numbers): never the raw bytes
+    assert page.headers["X-DB-Query-Count"] == older.headers["X-DB-Query-Count"] == "2"
+    lists = admin_client.get("/mail/parked", query_string={"reason": "newsletter"})
+    assert lists.text.count("robot") == 27
+    assert admin_client.get("/mail/parked", query_string={"reason": "nonsense"}).status_code == 200
