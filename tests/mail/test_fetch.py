@@ -8,6 +8,7 @@ answer lands on the same ticket, reopening it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from supportdesk import worker
 from supportdesk.attachments.models import Attachment
 from supportdesk.customers.models import Customer, ticket_ccs
-from supportdesk.db import unit_of_work
+from supportdesk.db import unit_of_work, utcnow
 from supportdesk.extensions import db
 from supportdesk.mail.models import InboundMessage, InboundOutcome
 from supportdesk.models import Comment, Ticket
@@ -29,7 +30,7 @@ from supportdesk.tickets import service
 from supportdesk.tickets.models import TicketStatus
 from tests.conftest import make_app
 from tests.factories import UserFactory
-from tests.mail.inbound_helpers import message
+from tests.mail.inbound_helpers import message, receive
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -251,3 +252,33 @@ def test_receive_as_a_subprocess_and_with_the_database_away(desk, tmp_path):
         subjects = db.session.scalars(sa.select(InboundMessage.subject)).all()
         db.session.remove()
     assert sorted(subjects) == ["", "From Postfix"]  # nothing of the failed one
+
+
+def test_a_fetcher_that_died_after_storing_leaves_nothing_doubled(
+    fetching, monkeypatch, runner, imap_server, imap_mailbox
+):
+    # Two mailboxes, one of them a folder with a space and non-ASCII letters.
+    other = imap_server.next_user()
+    client = imap_server.client(other)
+    try:
+        client.create_folder("Kunden Pöst")
+    finally:
+        client.logout()
+    urls = (imap_server.url(imap_mailbox), imap_server.url(other, "Kunden Pöst"))
+    monkeypatch.setitem(fetching.config, "IMAP_URL", urls)
+    stored_earlier = message(subject="Stored, never moved")
+    _append(imap_server, imap_mailbox, stored_earlier)
+    _append(imap_server, other, message(subject="Second mailbox"), folder="Kunden Pöst")
+    # The first fetcher stored it and died before moving it (a minute and more ago).
+    receive(stored_earlier)
+    with unit_of_work():
+        db.session.execute(sa.update(InboundMessage).values(
+            received_at=utcnow() - dt.timedelta(minutes=5)))  # fmt: skip
+    result = runner.invoke(args=["mail", "fetch", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 fetched: 1 duplicate" in result.output
+    assert "All mailboxes: 2 fetched: 1 new ticket, 1 duplicate" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 2
+    assert _count(imap_server, imap_mailbox, "INBOX") == 0
+    assert _count(imap_server, other, "Kunden Pöst") == 0
+    assert _count(imap_server, other, DONE) == 1
