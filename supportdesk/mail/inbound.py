@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import generate_password_hash
 
 from supportdesk.attachments.service import RejectedFileError, accept_upload, attach_files
@@ -119,18 +120,16 @@ def receive(raw: bytes, source: str) -> Received:
     message_id = parsed.message_id if parsed is not None else _first_id(headers)
     key = dedupe_key(message_id, raw)
     sender_name, sender = _sender(parsed, headers)
-    row = InboundMessage(
+    row = _Stored(key, _store(
         source=source[:120], dedupe_key=key, message_id=message_id, sender=sender.lower()[:254],
         sender_name=sender_name[:120], subject=parse.decode_header(headers.get("Subject"), 300),
         size=len(raw), raw=raw, outcome=InboundOutcome.PARKED, detail="",
-    )  # fmt: skip
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except sa.exc.IntegrityError:
-        first = db.session.scalar(sa.select(InboundMessage).where(InboundMessage.dedupe_key == key))
-        if first is None:  # pragma: no cover - the unique constraint said it exists
-            raise
+    ))  # fmt: skip
+    if row.id is None:
+        first = db.session.execute(
+            sa.select(InboundMessage.id, InboundMessage.ticket_id, InboundMessage.received_at)
+            .where(InboundMessage.dedupe_key == key)
+        ).one()  # fmt: skip
         return Received(None, first.id, _number(first.ticket_id), "received before",
                         first_received_at=first.received_at)  # fmt: skip
     if too_big:
@@ -140,13 +139,38 @@ def receive(raw: bytes, source: str) -> Received:
         decision = _park(ParkReason.NOT_MAIL, not_mail or "not a mail message")
     else:
         decision = _decide_safely(parsed, row)
-    _settle(row, decision)
+    _settle(row.id, decision)
     ticket = decision.ticket
     return Received(decision.outcome, row.id, ticket.number if ticket else None, decision.detail,
                     decision.reason)  # fmt: skip
 
 
-def _decide_safely(parsed: parse.Parsed, row: InboundMessage) -> _Decision:
+@dataclass(frozen=True)
+class _Stored:
+    """The stored row of the message being received (``id`` None: a duplicate)."""
+
+    dedupe_key: str
+    id: Any
+
+
+def _store(**values: Any) -> int | None:
+    """Insert the message's row unless its key is there; return its id (None: duplicate).
+
+    ``INSERT … ON CONFLICT DO NOTHING``: a second fetcher storing the same message waits
+    for the first one's transaction and then stores nothing (no savepoint needed).
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(InboundMessage)
+        .values(received_at=utcnow(), **values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(InboundMessage.id)
+    )
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def _decide_safely(parsed: parse.Parsed, row: _Stored) -> _Decision:
     """Decide in a savepoint: a message that trips a bug is parked, never lost."""
     try:
         with db.session.begin_nested():
@@ -160,13 +184,14 @@ def _decide_safely(parsed: parse.Parsed, row: InboundMessage) -> _Decision:
         return _park(ParkReason.UNPARSEABLE, f"could not be read ({type(exc).__name__})")
 
 
-def _settle(row: InboundMessage, decision: _Decision) -> None:
-    row.outcome = decision.outcome
-    row.park_reason = decision.reason
-    row.detail = decision.detail[:2000]
-    row.ticket_id = decision.ticket.id if decision.ticket is not None else None
-    row.comment_id = decision.comment.id if decision.comment is not None else None
-    db.session.flush()
+def _settle(row_id: int, decision: _Decision) -> None:
+    db.session.execute(
+        sa.update(InboundMessage).where(InboundMessage.id == row_id).values(
+            outcome=decision.outcome, park_reason=decision.reason, detail=decision.detail[:2000],
+            ticket_id=decision.ticket.id if decision.ticket is not None else None,
+            comment_id=decision.comment.id if decision.comment is not None else None,
+        ).execution_options(synchronize_session=False)
+    )  # fmt: skip
 
 
 def _park(reason: ParkReason, detail: str, ticket: Ticket | None = None) -> _Decision:
@@ -195,7 +220,7 @@ def _sender(parsed: parse.Parsed | None, headers: Message) -> tuple[str, str]:
 # Deciding
 
 
-def _decide(parsed: parse.Parsed, row: InboundMessage) -> _Decision:
+def _decide(parsed: parse.Parsed, row: _Stored) -> _Decision:
     if parsed.structure_broken:
         return _park(ParkReason.UNPARSEABLE, "the MIME structure is broken: "
                      + ", ".join(sorted(set(parsed.defects))))  # fmt: skip
@@ -219,7 +244,9 @@ def _decide(parsed: parse.Parsed, row: InboundMessage) -> _Decision:
                      "staff reply in the desk", ticket=ticket)  # fmt: skip
     account = mail_account()
     with acting_as_customer(address.email):
-        customer = find_or_create(address)
+        customer = existing if existing is not None else find_or_create(address)
+        if not customer.name and address.name:
+            customer.name = address.name
         if ticket is not None and rules.takes_customer_reply(ticket.status):
             return _reply(parsed, row, ticket, customer, how, account)
         limit = int(current_app.config["MAIL_SENDER_LIMIT"])
@@ -443,7 +470,7 @@ def mail_account() -> User:
     return account
 
 
-def _facts(parsed: parse.Parsed, row: InboundMessage, refused: list[str]) -> dict[str, Any]:
+def _facts(parsed: parse.Parsed, row: _Stored, refused: list[str]) -> dict[str, Any]:
     def people(pairs: list[tuple[str, str]]) -> str:
         return ", ".join(compose_person(n, a) for n, a in pairs)[:1000]
 
@@ -487,7 +514,7 @@ def _markdown_escape(text: str) -> str:
     return re.sub(r"([\\`*_\[\]<>!|~])", r"\\\1", text)
 
 
-def _reply(parsed: parse.Parsed, row: InboundMessage, ticket: Ticket, customer: Customer,
+def _reply(parsed: parse.Parsed, row: _Stored, ticket: Ticket, customer: Customer,
            how: str, account: User) -> _Decision:  # fmt: skip
     reply, quoted = parse.split_reply(parsed.text)
     pending, refused = _accept_files(parsed.files)
@@ -502,7 +529,7 @@ def _reply(parsed: parse.Parsed, row: InboundMessage, ticket: Ticket, customer: 
                      ticket=ticket, comment=comment, refused=refused)  # fmt: skip
 
 
-def _new_ticket(parsed: parse.Parsed, row: InboundMessage, customer: Customer, account: User,
+def _new_ticket(parsed: parse.Parsed, row: _Stored, customer: Customer, account: User,
                 follows: Ticket | None) -> _Decision:  # fmt: skip
     text = parsed.text or "(no text)"
     strangers = [n for n in _subject_numbers(parsed.subject)
@@ -518,8 +545,8 @@ def _new_ticket(parsed: parse.Parsed, row: InboundMessage, customer: Customer, a
     title = " ".join((parsed.subject or "").split())[: rules.TITLE_MAX] or "(no subject)"
     ticket = tickets.create_ticket(title=title, description=_with_refusals(text, refused),
                                    creator=account, requester=customer, ccs=ccs,
-                                   creator_follows=False)  # fmt: skip
-    ticket.via_email = _facts(parsed, row, refused)
+                                   creator_follows=False,
+                                   via_email=_facts(parsed, row, refused))  # fmt: skip
     if pending:
         attach_files(pending, ticket_id=ticket.id, uploader=account)
     detail = "a new ticket" + (f", a follow-up to closed {follows.reference}" if follows else "")
@@ -573,8 +600,9 @@ def ticket_from_parked(row: InboundMessage) -> Ticket:
         raise ReceiveError(f"This message cannot become a ticket: {exc}") from None
     account = mail_account()
     customer = find_or_create(address)  # audited as the admin who made the ticket
-    decision = _new_ticket(parsed, row, customer, account, follows=None)
-    _settle(row, decision)
+    decision = _new_ticket(parsed, _Stored(row.dedupe_key, row.id), customer, account,
+                           follows=None)  # fmt: skip
+    _settle(row.id, decision)
     if decision.ticket is None:  # pragma: no cover - _new_ticket always makes one
         raise ReceiveError("The message could not be made a ticket.")
     return decision.ticket

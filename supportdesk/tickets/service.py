@@ -72,6 +72,7 @@ def create_ticket(
     assignee: User | None = None,
     tags: Iterable[Tag] = (),
     creator_follows: bool = True,
+    via_email: dict[str, Any] | None = None,
 ) -> Ticket:
     """Create a ticket with the next number.
 
@@ -96,6 +97,7 @@ def create_ticket(
         tags=list(tags),
         requester=requester,
         ccs=rules.ccs_without_requester(requester.id, ccs),
+        via_email=via_email,
     )
     db.session.add(ticket)
     db.session.flush()
