@@ -239,7 +239,12 @@ def _decide(parsed: parse.Parsed, row: _Stored) -> _Decision:
     if _is_list_mail(parsed.headers) and not _has_open_ticket(existing):
         return _park(ParkReason.NEWSLETTER, "list or newsletter mail (List-Id/List-Unsubscribe)")
     ticket, how = _thread(parsed, existing)
-    if ticket is not None and _is_staff(address.email):
+    # A staff member answering a notification by email is parked; one who asked as a
+    # customer (the requester or a CC: an internal desk) is answered like any customer.
+    staff_answer = ticket is not None and _is_staff(address.email) and not (
+        existing is not None and _is_party(ticket, existing)
+    )
+    if staff_answer and ticket is not None:
         return _park(ParkReason.STAFF, f"a staff member answered {ticket.reference} by email; "
                      "staff reply in the desk", ticket=ticket)  # fmt: skip
     account = mail_account()
@@ -250,7 +255,7 @@ def _decide(parsed: parse.Parsed, row: _Stored) -> _Decision:
         if ticket is not None and rules.takes_customer_reply(ticket.status):
             return _reply(parsed, row, ticket, customer, how, account)
         limit = int(current_app.config["MAIL_SENDER_LIMIT"])
-        if _recent_tickets(customer.email) >= limit:
+        if _recent_tickets(parsed.sender) >= limit:
             return _park(
                 ParkReason.SENDER_LIMIT,
                 f"{customer.email} opened {limit} tickets by email in the last hour",

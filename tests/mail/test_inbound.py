@@ -65,6 +65,7 @@ def test_a_new_message_opens_a_ticket_with_requester_ccs_body_and_files(mail_in)
     assert result.outcome == InboundOutcome.TICKET
     ticket = _ticket(result.ticket_number)
     assert ticket.title == "Printer on fire"
+    assert ticket.version == 1  # the email facts go in with the INSERT, not a second UPDATE
     assert ticket.description.startswith("It smells of smoke.\n\nAna")
     assert "setup.exe is not a file type the desk accepts" in ticket.description
     requester = db.session.get(Customer, ticket.requester_id)
@@ -369,3 +370,11 @@ def test_the_parked_list_pages_filters_and_has_a_statement_budget(mail_in, admin
     lists = admin_client.get("/mail/parked", query_string={"reason": "newsletter"})
     assert lists.text.count("robot") == 27
     assert admin_client.get("/mail/parked", query_string={"reason": "nonsense"}).status_code == 200
+
+
+def test_staff_who_asked_as_a_customer_are_answered_like_one(mail_in):
+    agent = UserFactory(email="it-agent@acme.example")
+    as_customer = CustomerFactory(email="it-agent@acme.example")
+    ticket = TicketFactory(requester=as_customer)
+    result = receive(message(sender=agent.email, subject=f"Re: [SD-{ticket.number}] my laptop"))
+    assert result.outcome == InboundOutcome.REPLY
