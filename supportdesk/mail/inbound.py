@@ -241,8 +241,10 @@ def _decide(parsed: parse.Parsed, row: _Stored) -> _Decision:
     ticket, how = _thread(parsed, existing)
     # A staff member answering a notification by email is parked; one who asked as a
     # customer (the requester or a CC: an internal desk) is answered like any customer.
-    staff_answer = ticket is not None and _is_staff(address.email) and not (
-        existing is not None and _is_party(ticket, existing)
+    staff_answer = (
+        ticket is not None
+        and _is_staff(address.email)
+        and not (existing is not None and _is_party(ticket, existing))
     )
     if staff_answer and ticket is not None:
         return _park(ParkReason.STAFF, f"a staff member answered {ticket.reference} by email; "
