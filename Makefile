@@ -78,7 +78,8 @@ test: install ## Lint, type-check, lint migrations, audit and the whole suite on
 	  "migrations=$(BIN)/python migrations/lint.py" \
 	  "audit=$(BIN)/python security/audit.py" \
 	  "sqlite=$(BIN)/pytest -p no:cacheprovider --backend=sqlite $(PYTEST_ARGS)" \
-	  "postgresql=$(BIN)/pytest -p no:cacheprovider --backend=postgresql $(PYTEST_ARGS)"
+	  "postgresql=$(BIN)/pytest -p no:cacheprovider --backend=postgresql --part=rest $(PYTEST_ARGS)" \
+	  "postgresql-heavy=$(BIN)/pytest -p no:cacheprovider --backend=postgresql --part=heavy $(PYTEST_ARGS)"
 
 test-thorough: install ## make test with today's deeper counts (500 fuzz examples per form)
 	TEST_FUZZ_EXAMPLES=500 $(MAKE) --no-print-directory test

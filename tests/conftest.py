@@ -35,6 +35,17 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "correct horse battery"
 
 
+# `make test` runs the PostgreSQL pass as two processes side by side: these files (about
+# half of its time, much of it spent waiting on subprocesses, locks and the server) and
+# the rest. Every test runs in exactly one of the two (tests/test_phases.py checks).
+HEAVY_FILES = (
+    "tests/test_fuzz_forms.py",
+    "tests/test_live_migration.py",
+    "tests/test_resilience.py",
+    "tests/mail/test_worker.py",
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--backend",
@@ -42,15 +53,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="sqlite",
         help="database backend for this run",
     )
+    parser.addoption(
+        "--part",
+        choices=("all", "heavy", "rest"),
+        default="all",
+        help="heavy: only HEAVY_FILES; rest: all but them (make test runs both at once)",
+    )
+
+
+def in_part(part: str, path: str) -> bool:
+    """Whether the test file ``path`` (relative to the repository) belongs to ``part``."""
+    if part == "all":
+        return True
+    return (path in HEAVY_FILES) == (part == "heavy")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In the SQLite pass, PostgreSQL-only tests are deselected (they run in the PG pass)."""
-    if config.getoption("--backend") == "postgresql":
-        return
+    """Deselect what this pass does not run: PostgreSQL-only tests in the SQLite pass
+    (they run in the PG pass), and the other part's files under ``--part``."""
+    part = config.getoption("--part")
+    sqlite = config.getoption("--backend") == "sqlite"
+    root = Path(str(config.rootpath))
     keep, drop = [], []
     for item in items:
-        (drop if item.get_closest_marker("postgresql_only") else keep).append(item)
+        path = Path(str(item.path)).relative_to(root).as_posix()
+        wrong_backend = sqlite and item.get_closest_marker("postgresql_only")
+        (drop if wrong_backend or not in_part(part, path) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
