@@ -188,6 +188,19 @@ def migrated_app(new_database_url: Any, tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
+def desk(new_database_url: Any, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+    """A migrated database of this test's own, committed to for real, and its URL: for
+    tests that start the desk's own processes (`flask worker`, `flask mail fetch`)."""
+    url = new_database_url()
+    app = make_app(url, tmp_path / "instance", TESTING=False)
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app, url
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
 def fresh_app(new_database_url: Any, tmp_path: Path) -> Iterator[Flask]:
     """An app on an empty database of its own (no migrations run): for migration tests."""
     app = make_app(new_database_url(), tmp_path)

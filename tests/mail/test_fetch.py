@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import flask_migrate
 import pytest
 import sqlalchemy as sa
 
@@ -28,7 +27,6 @@ from supportdesk.mail.models import InboundMessage, InboundOutcome
 from supportdesk.models import Comment, Ticket
 from supportdesk.tickets import service
 from supportdesk.tickets.models import TicketStatus
-from tests.conftest import make_app
 from tests.factories import UserFactory
 from tests.mail.inbound_helpers import message, receive
 
@@ -171,25 +169,18 @@ def test_receive_from_an_mta_pipe(mail_in, runner):
 # Real processes on a database of their own
 
 
-@pytest.fixture
-def desk(new_database_url, tmp_path):
-    url = new_database_url()
-    app = make_app(url, tmp_path / "instance", TESTING=False)
-    with app.app_context():
-        flask_migrate.upgrade()
-    yield app, url
-    with app.app_context():
-        db.engine.dispose()
+def _env(url: str, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `flask` process on ``url`` (SUPPORTDESK_ + each setting)."""
+    return dict(os.environ, FLASK_APP="wsgi:app", SUPPORTDESK_DATABASE_URL=url,
+                SUPPORTDESK_SECRET_KEY="fetch-test-secret",
+                SUPPORTDESK_ATTACHMENT_DIR=str(tmp_path / "files"),
+                SUPPORTDESK_OUTBOX_DIR=str(tmp_path / "outbox"),
+                **{f"SUPPORTDESK_{k}": v for k, v in settings.items()})  # fmt: skip
 
 
-def _flask(url: str, tmp_path: Path, *args: str, stdin: bytes | None = None,
-           **settings: str) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
-    env = dict(os.environ, FLASK_APP="wsgi:app", SUPPORTDESK_DATABASE_URL=url,
-               SUPPORTDESK_SECRET_KEY="fetch-test-secret",
-               SUPPORTDESK_ATTACHMENT_DIR=str(tmp_path / "files"),
-               SUPPORTDESK_OUTBOX_DIR=str(tmp_path / "outbox"),
-               **{f"SUPPORTDESK_{k}": v for k, v in settings.items()})  # fmt: skip
-    return subprocess.run([FLASK, *args], cwd=ROOT, env=env, input=stdin,  # noqa: S603
+def _flask(url: str, tmp_path: Path, *args: str, stdin: bytes | None = None
+           ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    return subprocess.run([FLASK, *args], cwd=ROOT, env=_env(url, tmp_path), input=stdin,  # noqa: S603
                           capture_output=True, timeout=120)  # fmt: skip
 
 
@@ -206,11 +197,7 @@ def test_two_fetchers_at_once_make_each_message_exactly_one_ticket_or_comment(
     finally:
         client.logout()
     settings = {"IMAP_URL": imap_server.url(imap_mailbox), "IMAP_CA_FILE": str(imap_server.ca_file)}
-    env = dict(os.environ, FLASK_APP="wsgi:app", SUPPORTDESK_DATABASE_URL=url,
-               SUPPORTDESK_SECRET_KEY="fetch-test-secret",
-               SUPPORTDESK_ATTACHMENT_DIR=str(tmp_path / "files"),
-               SUPPORTDESK_OUTBOX_DIR=str(tmp_path / "outbox"),
-               **{f"SUPPORTDESK_{k}": v for k, v in settings.items()})  # fmt: skip
+    env = _env(url, tmp_path, **settings)
     started = time.monotonic()
     fetchers = [subprocess.Popen([FLASK, "mail", "fetch", "--once"], cwd=ROOT, env=env,  # noqa: S603
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -42,6 +42,17 @@ def _comments(ticket: Ticket) -> list[Comment]:
     ))  # fmt: skip
 
 
+def _notification() -> tuple[MailMessage, list[str]]:
+    """The one staff notification recorded, and who it goes to."""
+    notify = db.session.scalars(
+        sa.select(MailMessage).where(MailMessage.kind == MailKind.NOTIFY)
+    ).one()
+    recipients = db.session.scalars(
+        sa.select(MailDelivery.recipient).where(MailDelivery.mail_id == notify.id)
+    ).all()
+    return notify, list(recipients)
+
+
 def _sent_reply(ticket: Ticket, agent) -> str:
     """An agent's public reply; return the Message-ID the desk gave its email."""
     with unit_of_work():
@@ -143,12 +154,7 @@ def test_a_reply_by_message_id_is_a_customer_comment_and_reopens(mail_in):
     assert reopened.changes["status"] == {"old": "resolved", "new": "open"}
     assert (reopened.actor_type, reopened.source) == ("customer", "email")
     # The assignee hears of it by email, through the worker; the customer gets no echo.
-    notify = db.session.scalars(
-        sa.select(MailMessage).where(MailMessage.kind == MailKind.NOTIFY)
-    ).one()
-    recipients = db.session.scalars(
-        sa.select(MailDelivery.recipient).where(MailDelivery.mail_id == notify.id)
-    ).all()
+    notify, recipients = _notification()
     assert recipients == [agent.email]
 
 
@@ -338,12 +344,7 @@ def test_the_mail_account_follows_nothing_and_followers_hear_of_replies(mail_in)
         followers.follow([ticket.id], colleague.id)
         followers.follow([ticket.id], away.id)
     receive(message(sender=ana.email, subject=f"Re: [SD-{ticket.number}] and more"))
-    notify = db.session.scalars(
-        sa.select(MailMessage).where(MailMessage.kind == MailKind.NOTIFY)
-    ).one()
-    recipients = db.session.scalars(
-        sa.select(MailDelivery.recipient).where(MailDelivery.mail_id == notify.id)
-    ).all()
+    notify, recipients = _notification()
     assert recipients == [colleague.email]  # not the inactive one, not the mail account
     assert notify.in_reply_to is None  # not threaded into the customer's conversation
 

@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import flask_migrate
-import pytest
 import sqlalchemy as sa
 
 from supportdesk.audit.context import acting_as
@@ -23,22 +21,10 @@ from supportdesk.extensions import db
 from supportdesk.mail.models import MailDelivery
 from supportdesk.tickets import service
 from supportdesk.worker import DeliveryState
-from tests.conftest import make_app
 from tests.factories import CustomerFactory, TicketFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
-
-
-@pytest.fixture
-def desk(new_database_url, tmp_path):
-    url = new_database_url()
-    app = make_app(url, tmp_path / "instance", TESTING=False)
-    with app.app_context():
-        flask_migrate.upgrade()
-    yield app, url
-    with app.app_context():
-        db.engine.dispose()
 
 
 def _replies(app, tickets: int, replies: int, *, ccs: int = 0) -> None:
