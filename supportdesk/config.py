@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -109,20 +109,23 @@ def _sla_hours(name: str, raw: Any) -> dict[str, int]:
 SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
 
-def _smtp_url(name: str, raw: Any) -> str:
-    """Check ``smtp://host:25``, ``smtp+starttls://user:pass@host:587``, ``smtps://…:465``."""
-    text = str(raw).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
-        raise ConfigError(
-            f"{PREFIX}{name} must look like smtp://host:25, smtp+starttls://user:pass@host:587 "
-            "or smtps://user:pass@host:465"
-        )
+def _server_url(name: str, url: str, schemes: Iterable[str], shape: str, *,
+                user: bool = False) -> str:  # fmt: skip
+    """Check a mail server's URL: its scheme, a host (and a user), a numeric port."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname or (user and not parts.username):
+        raise ConfigError(f"{PREFIX}{name} must look like {shape}")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise ConfigError(f"{PREFIX}{name} has a port that is not a number") from None
-    return text
+    return url
+
+
+def _smtp_url(name: str, raw: Any) -> str:
+    """Check ``smtp://host:25``, ``smtp+starttls://user:pass@host:587``, ``smtps://…:465``."""
+    shape = "smtp://host:25, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465"
+    return _server_url(name, str(raw).strip(), SMTP_SCHEMES, shape)
 
 
 def _mail_from(name: str, raw: Any) -> str:
@@ -145,18 +148,9 @@ def _imap_urls(name: str, raw: Any) -> tuple[str, ...]:
     ``imap://`` always upgrades with STARTTLS: a password never crosses in clear.
     """
     urls = tuple(str(raw).split()) if not isinstance(raw, (list, tuple)) else tuple(raw)
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in IMAP_SCHEMES or not parts.hostname or not parts.username:
-            raise ConfigError(
-                f"{PREFIX}{name} must be imaps://user:password@host:993/INBOX or "
-                "imap://user:password@host:143/INBOX (STARTTLS), separated by spaces"
-            )
-        try:
-            parts.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            raise ConfigError(f"{PREFIX}{name} has a port that is not a number") from None
-    return urls
+    shape = ("imaps://user:password@host:993/INBOX or imap://user:password@host:143/INBOX "
+             "(STARTTLS), separated by spaces")  # fmt: skip
+    return tuple(_server_url(name, url, IMAP_SCHEMES, shape, user=True) for url in urls)
 
 
 def _addresses(name: str, raw: Any) -> tuple[str, ...]:

@@ -21,11 +21,34 @@ ROOT = Path(__file__).resolve().parent.parent
         ("DATABASE_URL", "not a url", "SUPPORTDESK_DATABASE_URL is not a database URL"),
         ("ENV", "staging", "SUPPORTDESK_ENV must be one of"),
         ("QUERY_STATS", "maybe", "SUPPORTDESK_QUERY_STATS must be"),
+        ("IMAP_URL", "pop3://u:p@host/INBOX", "SUPPORTDESK_IMAP_URL must look like imaps://"),
+        ("IMAP_URL", "imaps://host:993/INBOX", "SUPPORTDESK_IMAP_URL must look like"),  # no user
+        ("IMAP_URL", "imaps://u:p@host:99x/INBOX", "SUPPORTDESK_IMAP_URL has a port that is not"),
+        ("IMAP_DONE_ACTION", "archive", "SUPPORTDESK_IMAP_DONE_ACTION must be one of"),
+        (
+            "MAIL_ADDRESSES",
+            "Help <help@acme.example>",
+            "SUPPORTDESK_MAIL_ADDRESSES: 'Help' is not a bare address",
+        ),
+        ("MAIL_SENDER_LIMIT", "0", "SUPPORTDESK_MAIL_SENDER_LIMIT must be between 1"),
+        ("SMTP_URL", "smtp://host:25x", "SUPPORTDESK_SMTP_URL has a port that is not a number"),
     ],
 )
 def test_invalid_setting_names_the_variable(variable, value, expected):
     with pytest.raises(ConfigError, match=expected):
         load_settings({f"SUPPORTDESK_{variable}": value})
+
+
+def test_mail_in_settings_are_read():
+    values = load_settings({
+        "SUPPORTDESK_IMAP_URL": "imaps://a%40b.example:p@h1:993/INBOX imap://c:d@h2/Support%20In",
+        "SUPPORTDESK_MAIL_ADDRESSES": "Help@Acme.example, billing@acme.example",
+        "SUPPORTDESK_NOTIFY_STAFF": "0",
+    })  # fmt: skip
+    assert len(values["IMAP_URL"]) == 2
+    assert values["MAIL_ADDRESSES"] == ("help@acme.example", "billing@acme.example")
+    assert values["NOTIFY_STAFF"] is False
+    assert values["IMAP_DONE_FOLDER"] == "Processed"
 
 
 def test_unknown_override_is_refused():
