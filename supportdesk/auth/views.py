@@ -39,8 +39,14 @@ def load_user(user_id: str) -> User | None:
 
 
 def safe_next_url(target: str | None) -> str | None:
-    """Return ``target`` only if it is a path on this site (no open redirects)."""
+    """Return ``target`` only if it is a path on this site (no open redirects).
+
+    Control characters are refused: a line break in a ``Location`` header is a 500 (or,
+    on a server that allowed it, a header injection).
+    """
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u2028\u2029\x85" for ch in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -74,6 +80,9 @@ def login() -> Response | str | tuple[str, int]:
                 record_event("user.login_failed", entity=("users", None),
                              changes={"email": email[:254]})  # fmt: skip
         if user is not None:
+            # A new session for the new login: nothing planted before it (a CSRF secret,
+            # a flash) survives into the signed-in session (session fixation).
+            session.clear()
             login_user(user)
             start_session(user.id, user.session_epoch)
             return redirect(next_url or url_for("tickets.index"), code=303)

@@ -1,0 +1,32 @@
+"""Security round two (#18): regression tests for the findings fixed so far."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+
+@pytest.mark.parametrize("target", ["/tickets/\r\nSet-Cookie: x=1", "/tickets/\n", "/a\x00b",
+                                    "/a\x7fb", "/a\u2028b", "/a\tb"])  # fmt: skip
+def test_control_characters_in_next_are_refused_not_a_500(client, agent, target):
+    response = client.post(f"/login?next={quote(target)}",
+                           data={"email": agent.email, "password": PASSWORD})  # fmt: skip
+    if "\x00" in target:  # refused before the login (the app's guard against NUL bytes)
+        assert response.status_code == 400
+        return
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/tickets/"
+
+
+def test_a_csrf_token_planted_before_login_is_refused_after_it(client, agent):
+    client.get("/login")
+    planted = client.csrf_token()  # what an attacker fixed in the victim's session
+    client.post("/login", data={"email": agent.email, "password": PASSWORD})
+    response = client.post("/tickets/new", csrf=False, data={
+        "csrf_token": planted, "title": "x", "description": "y", "requester": "a@example.org",
+    })  # fmt: skip
+    assert response.status_code == 400
+    assert client.get("/tickets/").status_code == 200  # still logged in
