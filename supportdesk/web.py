@@ -26,7 +26,7 @@ PUBLIC_ENDPOINTS = frozenset(
 # What a user whose password was reset may still reach before changing it.
 PASSWORD_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
 log = logging.getLogger(__name__)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def init_app(app: Flask) -> None:
@@ -46,7 +46,7 @@ def _start_request() -> None:
     querystats.reset()
     incoming = request.headers.get("X-Request-ID", "")
     # Trust a proxy's id only if it is short and plain; it ends up in logs and headers.
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     # Every change in this request is recorded with its request id and address; the
     # actor is filled in once the login session is known.
     g.audit_token = set_context(

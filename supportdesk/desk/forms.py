@@ -21,7 +21,7 @@ from supportdesk.tickets.models import TicketPriority, TicketStatus
 # id); scripts may send a plain "value".
 VALUE_FIELD = {"status": "value_status", "assign": "value_person", "add_tag": "value_tag",
                "remove_tag": "value_tag", "macro": "value_macro"}  # fmt: skip
-_VERSION_KEY = re.compile(r"^v(\d{1,12})$", re.ASCII)
+_VERSION_KEY = re.compile(r"v(\d{1,12})", re.ASCII)
 
 
 class IdListField(SelectMultipleField):
@@ -43,7 +43,7 @@ class VersionsField(Field):
         self.process_errors: list[Any] = []
         self.data: dict[int, int] = {}
         for key in formdata or ():
-            match = _VERSION_KEY.match(key)
+            match = _VERSION_KEY.fullmatch(key)
             if match and (version := parse_id(formdata.get(key, ""))) is not None:
                 self.data[int(match.group(1))] = version
 

@@ -33,7 +33,7 @@ class ReportForm(FlaskForm):
     tag = SelectField("Tag", coerce=optional_int, validators=[Optional()])
     assignee = StringField(
         "Assignee",
-        validators=[Optional(), Regexp(r"^(none|\d{1,9})$", message="Choose a person or “none”.")],
+        validators=[Optional(), Regexp(r"(none|\d{1,9})\Z", message="Choose a person or “none”.")],
     )
 
 

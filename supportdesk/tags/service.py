@@ -10,7 +10,9 @@ from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
 
-COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# \Z, not $: "$" also matches before a trailing newline ("#aabbcc\n" passed, then broke).
+# WTForms' Regexp calls .match, so the pattern itself must end the text.
+COLOUR = re.compile(r"#[0-9a-fA-F]{6}\Z")
 DEFAULT_COLOUR = "#6b7280"
 
 
@@ -22,7 +24,7 @@ def _clean(name: str, colour: str, description: str) -> tuple[str, str, str]:
     name = " ".join((name or "").split())
     if not name or len(name) > 50:
         raise InvalidTagError("A tag name needs 1 to 50 characters.")
-    if not COLOUR.match(colour or ""):
+    if not COLOUR.fullmatch(colour or ""):
         raise InvalidTagError("The colour must look like #1a2b3c.")
     description = (description or "").strip()
     if len(description) > 500:

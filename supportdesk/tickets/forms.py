@@ -128,11 +128,11 @@ class CommentForm(FlaskForm):
             raise ValidationError("Choose a macro from the list.")
 
 
-_ASSIGNEE = re.compile(r"^(me|none|\d{1,9})$")
+_ASSIGNEE = re.compile(r"me|none|\d{1,9}")
 
 
 def _assignee_filter(form: FlaskForm, field: StringField) -> None:
-    if field.data and not _ASSIGNEE.match(field.data):
+    if field.data and not _ASSIGNEE.fullmatch(field.data):
         raise ValidationError("Choose a person, “me” or “none”.")
 
 

@@ -33,7 +33,7 @@ PAGE_SIZE = 25
 # Counts stop here ("1,000+"): at 1M tickets an exact count of a broad filter costs more
 # than the page itself, and nobody pages through a thousand tickets to check it.
 COUNT_CAP = 1_000
-_REFERENCE = re.compile(r"^(?:SD-?)?(\d{1,9})$", re.IGNORECASE)
+_REFERENCE = re.compile(r"(?:SD-?)?(\d{1,9})", re.IGNORECASE)
 
 # The keyset of each sort: its columns, ending in a unique one so that paging is exact.
 SORT_KEYS: dict[str, tuple[SQLColumn, ...]] = {
@@ -192,7 +192,7 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def parse_reference(text: str) -> int | None:
     """Return the number in ``SD-1042`` or ``1042``, or None."""
-    match = _REFERENCE.match(text.strip())
+    match = _REFERENCE.fullmatch(text.strip())
     return int(match.group(1)) if match else None
 
 

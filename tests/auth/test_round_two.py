@@ -30,3 +30,12 @@ def test_a_csrf_token_planted_before_login_is_refused_after_it(client, agent):
     })  # fmt: skip
     assert response.status_code == 400
     assert client.get("/tickets/").status_code == 200  # still logged in
+
+
+def test_validating_patterns_match_the_whole_value_not_up_to_a_trailing_newline(admin_client):
+    # "$" matches before a final newline: "#aabbcc\n" passed the check, then broke (500).
+    response = admin_client.post("/tags/new", data={"name": "Outage", "colour": "#aabbcc\n"})
+    assert response.status_code == 422  # the form again, with the error
+    assert "Use the form #1a2b3c." in response.text
+    assert admin_client.get("/tickets/", query_string={"assignee": "me\n"}).status_code == 200
+    assert admin_client.get("/reports/", query_string={"assignee": "1\n"}).status_code in (200, 400)
