@@ -7,13 +7,14 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, StringField
+from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from supportdesk.audit import queries
 from supportdesk.audit.service import seal_log
 from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work
+from supportdesk.fields import DayField
 from supportdesk.policy import admin_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -38,8 +39,8 @@ class AuditFilterForm(FlaskForm):
     entity_id = IntegerField("Entity id", validators=[Optional(), NumberRange(min=0, max=ID_MAX)])
     ticket = IntegerField("Ticket id", validators=[Optional(), NumberRange(min=1, max=ID_MAX)])
     request_id = StringField("Request id", validators=[Optional(), Length(max=64)])
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
+    since = DayField("From", validators=[Optional()])
+    until = DayField("To", validators=[Optional()])
     before = IntegerField(validators=[Optional(), NumberRange(min=1, max=ID_MAX)])
 
 

@@ -7,10 +7,11 @@ import datetime as dt
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import Optional, Regexp
 
 from supportdesk.db import utcnow
+from supportdesk.fields import DayField
 from supportdesk.reports import charts
 from supportdesk.reports.queries import ReportScope, build_report
 from supportdesk.tickets.forms import choices, optional_int
@@ -28,8 +29,8 @@ class ReportForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form: a report is a bookmarkable URL
 
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DayField("From", validators=[Optional()])
+    date_to = DayField("To", validators=[Optional()])
     tag = SelectField("Tag", coerce=optional_int, validators=[Optional()])
     assignee = StringField(
         "Assignee",

@@ -9,7 +9,6 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     HiddenField,
     IntegerField,
     MultipleFileField,
@@ -30,6 +29,7 @@ from wtforms.validators import (
 from wtforms.widgets import HiddenInput
 
 from supportdesk.db import parse_id
+from supportdesk.fields import DayField
 from supportdesk.tickets.models import TicketPriority, TicketStatus
 from supportdesk.tickets.queries import TicketFilters
 
@@ -147,8 +147,8 @@ class TicketFilterForm(FlaskForm):
     priority = SelectMultipleField("Priority", choices=PRIORITY_CHOICES)
     assignee = StringField("Assignee", validators=[Optional(), _assignee_filter])
     tag = SelectMultipleField("Tags", coerce=int)
-    created_from = DateField("Created from", validators=[Optional()])
-    created_to = DateField("Created to", validators=[Optional()])
+    created_from = DayField("Created from", validators=[Optional()])
+    created_to = DayField("Created to", validators=[Optional()])
     sort = SelectField("Sort by", choices=SORT_CHOICES, default="created")
     dir = SelectField(
         "Order", choices=choices([("desc", "Descending"), ("asc", "Ascending")]), default="desc"

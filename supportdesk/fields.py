@@ -1,0 +1,28 @@
+"""Form fields shared by every feature's forms (plumbing: imports no feature)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from wtforms import DateField
+from wtforms.validators import ValidationError
+
+# The dates a desk's filters can mean. Outside them, adding a day (the end of a range) or
+# a time zone overflows Python's dates (year 1 and 9999 are the limits): the 500s found
+# by the review (created_to=9999-12-31, date_to=0001-01-01).
+FIRST_DAY = dt.date(1970, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+
+
+def _in_range(form: Any, field: Any) -> None:
+    if field.data is not None and not FIRST_DAY <= field.data <= LAST_DAY:
+        field.data = None  # ignored, and named by the error
+        raise ValidationError(f"Give a date between {FIRST_DAY} and {LAST_DAY}.")
+
+
+class DayField(DateField):
+    """A date (YYYY-MM-DD) within the range a filter can use; every date filter is one."""
+
+    def __init__(self, label: str, validators: list[Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(label, validators=[*(validators or []), _in_range], **kwargs)
