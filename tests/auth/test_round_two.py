@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import string
 from urllib.parse import quote
 
 import pytest
 
+from supportdesk.metrics import REQUESTS
 from tests.conftest import PASSWORD
 
 
@@ -58,3 +61,21 @@ def test_dates_far_outside_the_range_are_named_and_ignored(admin_client, path, a
     assert response.status_code == 200
     if not path.endswith(".csv"):
         assert "Give a date between 1970-01-01 and 9998-12-31." in response.text
+
+
+def test_made_up_methods_and_paths_add_no_metric_series(client):
+    def series() -> int:
+        return sum(len(metric.samples) for metric in REQUESTS.collect())
+
+    client.open("/login", method="PRBAAAA")  # the "other" and "unmatched" series exist now
+    client.open("/no-such-page-at-all", method="GET")
+    before = series()
+    rng = random.Random(18)  # noqa: S311 - test data, not secrets
+    for _ in range(300):
+        method = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 12)))
+        path = "/" + "".join(rng.choices(string.ascii_lowercase + "/", k=rng.randint(1, 30)))
+        client.open(path if rng.random() < 0.5 else "/login", method=method)
+    # A handful of (unmatched/other × status) series at most, never one per request.
+    assert series() - before < 10
+    methods = {s.labels["method"] for metric in REQUESTS.collect() for s in metric.samples}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
