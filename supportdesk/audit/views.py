@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
@@ -91,7 +100,11 @@ def export() -> ResponseReturnValue:
     rows = queries.export(filters, CSV_COLUMNS)
     headers = {"Content-Disposition": 'attachment; filename="audit.csv"',
                "Cache-Control": "no-store"}  # fmt: skip
-    return Response(stream_csv(CSV_COLUMNS, rows), mimetype="text/csv", headers=headers)
+    # stream_with_context: the rows are read while the response is sent, after the view
+    # returned; without it every export under gunicorn failed ("outside of application
+    # context"); the test client keeps the context open, so only a real server showed it.
+    return Response(stream_with_context(stream_csv(CSV_COLUMNS, rows)), mimetype="text/csv",
+                    headers=headers)  # fmt: skip
 
 
 @bp.post("/seal")
