@@ -119,7 +119,9 @@ def export_csv() -> ResponseReturnValue:
     headers = {"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"'}
     rows = export.rows(filters, user_id=current_user.id)
     return Response(
-        stream_with_context(stream_csv(export.COLUMNS, rows)), mimetype="text/csv", headers=headers
+        stream_with_context(stream_csv(export.COLUMNS, rows, joined=export.JOINED_COLUMNS)),
+        mimetype="text/csv",
+        headers=headers,
     )
 
 

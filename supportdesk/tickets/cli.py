@@ -123,7 +123,7 @@ def export_tickets_command(
                 bar.update(1)
                 yield row
 
-        for chunk in stream_csv(export.COLUMNS, counted()):
+        for chunk in stream_csv(export.COLUMNS, counted(), joined=export.JOINED_COLUMNS):
             output.write(chunk)
     output.flush()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk.csvexport import JOINED
 from supportdesk.customers.models import Customer
 from supportdesk.extensions import db
 from supportdesk.tags.models import Tag, ticket_tags
@@ -18,12 +19,13 @@ COLUMNS = (
     "number", "title", "status", "priority", "assignee", "assignee_email", "requester",
     "requester_email", "tags", "comments", "created_at", "updated_at", "resolved_at",
 )  # fmt: skip
+JOINED_COLUMNS = ("tags",)  # several values joined by csvexport.JOINED
 BATCH = 1_000
 
 
 def _statement(filters: TicketFilters, *, user_id: int | None) -> sa.Select[Any]:
     tags = (
-        sa.select(sa.func.aggregate_strings(Tag.name, "; "))
+        sa.select(sa.func.aggregate_strings(Tag.name, JOINED))
         .select_from(ticket_tags.join(Tag, Tag.id == ticket_tags.c.tag_id))
         .where(ticket_tags.c.ticket_id == Ticket.id)
         .correlate(Ticket)

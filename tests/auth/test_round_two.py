@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import string
 from urllib.parse import quote
 
 import pytest
 
+from supportdesk.csvexport import csv_cell
 from supportdesk.metrics import REQUESTS
 from tests.conftest import PASSWORD
+from tests.factories import TagFactory, TicketFactory
 
 
 @pytest.mark.parametrize("target", ["/tickets/\r\nSet-Cookie: x=1", "/tickets/\n", "/a\x00b",
@@ -79,3 +83,18 @@ def test_made_up_methods_and_paths_add_no_metric_series(client):
     assert series() - before < 10
     methods = {s.labels["method"] for metric in REQUESTS.collect() for s in metric.samples}
     assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+
+
+@pytest.mark.parametrize("text", ["=1+1", "＝1+1", "＋1", "－1", "＠SUM(A1)", "\ufeff=1+1",
+                                  "\u200b=1+1", "\u200d\u2060@x", "\t=1", "\r=1"])  # fmt: skip
+def test_formula_like_cells_are_neutralised_in_every_shape(text):
+    assert csv_cell(text).startswith("'")
+    assert csv_cell(f"ok; {text}", joined=True) == f"ok; '{text}"
+    assert csv_cell("plain; words") == "plain; words"
+
+
+def test_the_ticket_export_neutralises_each_tag(admin_client):
+    TicketFactory(tags=[TagFactory(name="=HYPERLINK(x)"), TagFactory(name="billing")])
+    body = admin_client.get("/tickets/export.csv").get_data(as_text=True)
+    row = list(csv.reader(io.StringIO(body)))[1]
+    assert row[8] in ("'=HYPERLINK(x); billing", "billing; '=HYPERLINK(x)")
