@@ -36,5 +36,33 @@ class Attachment(TimestampMixin, Base):
         """Whether browsers may show it inline (raster images only; never SVG)."""
         return self.content_type in INLINE_TYPES
 
+    @property
+    def download_name(self) -> str:
+        """The name a download is saved under: its extension always fits its content.
+
+        ``invoice.html`` that was sniffed as plain text downloads as ``invoice.html.txt``
+        (likewise ``.bat``, ``.js``, ``.hta``, ``.svg``): the operating system must not
+        open it as something it is not. The page shows the name as uploaded.
+        """
+        allowed = EXTENSIONS.get(self.content_type, ())
+        stem, dot, extension = self.filename.rpartition(".")
+        if dot and stem and extension.lower() in allowed:
+            return self.filename
+        return f"{self.filename}.{allowed[0]}" if allowed else f"{self.filename}.bin"
+
 
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+# Per accepted type: the extensions a download may keep (the first is added otherwise).
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "text/plain": ("txt", "log", "csv", "tsv", "md", "ics", "eml", "json", "yaml", "yml"),
+    "image/png": ("png",),
+    "image/jpeg": ("jpg", "jpeg"),
+    "image/gif": ("gif",),
+    "image/webp": ("webp",),
+    "application/pdf": ("pdf",),
+    "application/zip": ("zip",),
+    "application/gzip": ("gz", "tgz"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("docx",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("xlsx",),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ("pptx",),
+}

@@ -35,7 +35,7 @@ def download(attachment_id: int) -> ResponseReturnValue:
         path,
         mimetype=attachment.content_type,
         as_attachment=not attachment.is_inline_image,
-        download_name=attachment.filename,
+        download_name=attachment.download_name,
         conditional=True,
         max_age=0,
     )

@@ -220,7 +220,9 @@ def _outgoing(message: MailMessage, ticket: Ticket) -> compose.Outgoing:
             sa.select(Attachment).where(Attachment.comment_id == message.comment_id)
             .order_by(Attachment.id)
         )) if message.comment_id is not None else []  # fmt: skip
-        attachments = tuple(compose.Attachment(f.filename, f.content_type, _file(f)) for f in files)
+        attachments = tuple(
+            compose.Attachment(f.download_name, f.content_type, _file(f)) for f in files
+        )
     if signature:
         text = f"{text.rstrip()}\n\n-- \n{signature}\n"
     return compose.Outgoing(

@@ -10,7 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
+from supportdesk.attachments.models import Attachment
 from supportdesk.csvexport import csv_cell
+from supportdesk.extensions import db
 from supportdesk.metrics import REQUESTS
 from tests.conftest import PASSWORD
 from tests.factories import TagFactory, TicketFactory
@@ -98,3 +100,25 @@ def test_the_ticket_export_neutralises_each_tag(admin_client):
     body = admin_client.get("/tickets/export.csv").get_data(as_text=True)
     row = list(csv.reader(io.StringIO(body)))[1]
     assert row[8] in ("'=HYPERLINK(x); billing", "billing; '=HYPERLINK(x)")
+
+
+@pytest.mark.parametrize(("name", "saved_as"), [
+    ("invoice.html", "invoice.html.txt"), ("run.bat", "run.bat.txt"), ("x.js", "x.js.txt"),
+    ("app.hta", "app.hta.txt"), ("logo.svg", "logo.svg.txt"), ("notes", "notes.txt"),
+    ("server.log", "server.log"), ("data.CSV", "data.CSV"),
+])  # fmt: skip
+def test_a_download_is_named_for_what_its_content_is(agent_client, tmp_path, monkeypatch,
+                                                      name, saved_as):  # fmt: skip
+    monkeypatch.setitem(agent_client.application.config, "ATTACHMENT_DIR", str(tmp_path))
+    ticket = TicketFactory()
+    response = agent_client.post(f"/tickets/{ticket.number}/comments", data={
+        "body": "see file", "attachments": [(io.BytesIO(b"just words\n"), name)]},
+        content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 303
+    attachment = db.session.query(Attachment).one()
+    assert attachment.filename == name  # shown as uploaded
+    download = agent_client.get(f"/attachments/{attachment.id}")
+    download.close()
+    disposition = download.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert f"filename={saved_as}" in disposition or f'filename="{saved_as}"' in disposition
