@@ -4,6 +4,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import gunicorn.http.wsgi as gunicorn_wsgi
+
 from supportdesk.config import PREFIX, ConfigError, int_setting, validate_environment
 
 try:
@@ -23,6 +25,10 @@ try:
     json_logs = os.environ.get(f"{PREFIX}LOG_FORMAT", "text") == "json"
 except ConfigError as exc:
     raise SystemExit(f"supportdesk: configuration error: {exc}") from None
+
+# No "Server: gunicorn" (the server and, in its error pages, its version are nobody's
+# business): gunicorn has no setting for it; its responses read this module global.
+gunicorn_wsgi.SERVER = "supportdesk"
 
 wsgi_app = "wsgi:app"
 # With JSON logs the app writes one line per request itself; gunicorn's would double it.

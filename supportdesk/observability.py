@@ -138,14 +138,19 @@ def _watch_pool(engine: Engine) -> None:
         event.listen(pool, name, update)
 
 
+def holds_metrics_token() -> bool:
+    """Whether the request carries ``Authorization: Bearer <SUPPORTDESK_METRICS_TOKEN>``."""
+    token = current_app.config["METRICS_TOKEN"]
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format, for a scraper holding the bearer token."""
-    token = current_app.config["METRICS_TOKEN"]
-    if not token:
+    if not current_app.config["METRICS_TOKEN"]:
         abort(404)
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if not holds_metrics_token():
         return Response(
             "A bearer token is needed (SUPPORTDESK_METRICS_TOKEN).\n", 401,
             {"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"},

@@ -11,13 +11,20 @@ def test_health_answers_without_login(client):
     assert response.headers["Server-Timing"].startswith("app;dur=")
 
 
-def test_database_health_reports_the_pool(client):
+def test_database_health_reports_the_pool_to_monitoring_and_admins_only(
+    app, monkeypatch, admin_client
+):
+    client = app.test_client()  # anonymous
     response = client.get("/health/database")
     assert response.status_code == 200
-    body = response.get_json()
+    assert response.get_json() == {"status": "ok"}  # anonymous: no pool figures (#18, 14)
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "m" * 40)
+    body = client.get("/health/database", headers={"Authorization": "Bearer " + "m" * 40}
+                      ).get_json()  # fmt: skip
     assert body["status"] == "ok"
     assert set(body["pool"]) == {"size", "checked_in", "checked_out", "overflow"}
     assert body["pool"]["size"] == 5
+    assert "pool" in admin_client.get("/health/database").get_json()
 
 
 @pytest.fixture

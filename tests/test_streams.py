@@ -30,6 +30,7 @@ def test_every_csv_export_streams_under_gunicorn(desk, tmp_path):
     with gunicorn(env, workers=1, log=tmp_path / "gunicorn.log") as server:
         client = Browserless(server.url)
         client.login(ADMIN, PASSWORD)
+        assert client.request("/login").headers["Server"] == "supportdesk"  # #18 (14)
         for path, first_column in (("/tickets/export.csv", "number"),
                                    ("/audit/export.csv", "id")):  # fmt: skip
             response = client.request(path)
