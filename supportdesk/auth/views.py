@@ -92,20 +92,29 @@ def login() -> Response | str | tuple[str, int]:
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
 def change_password() -> Response | str | tuple[str, int]:
-    """Change one's own password (required after an admin reset)."""
+    """Change one's own password (required after an admin reset).
+
+    Guesses of the current password are limited like logins: per client address, and
+    counted towards the same lock as failed logins.
+    """
     form = ChangePasswordForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
         try:
             with unit_of_work():
-                users_service.change_password(
+                changed = users_service.change_password(
                     user, current=form.current.data or "", new=form.new.data or ""
                 )
-                record_event("user.password_changed", entity=user)
+                record_event("user.password_changed" if changed
+                             else "user.password_change_failed", entity=user)  # fmt: skip
         except DomainError as exc:
             form.new.errors = [*form.new.errors, str(exc)]
         else:
+            if not changed:
+                form.current.errors = [*form.current.errors, "The current password is wrong."]
+                return render_template("auth/password.html", form=form), 422
             start_session(user.id, user.session_epoch)  # this session goes on; others end
             flash("Your password was changed. Other sessions were logged out.", "success")
             return redirect(url_for("tickets.index"), code=303)

@@ -51,19 +51,28 @@ def check_password_policy(password: str) -> None:
         raise InvalidUserError("That password is too common or too simple; choose another.")
 
 
-def change_password(user: User, *, current: str, new: str) -> None:
+def change_password(user: User, *, current: str, new: str) -> bool:
     """Change one's own password; every other session of the user ends.
 
-    :raises InvalidUserError: the current password is wrong or the new one is refused.
+    Returns False when ``current`` is wrong: the failure counts like a failed login (the
+    same lock), and the caller commits it. While the account is locked nothing is tried.
+
+    :raises InvalidUserError: the account is locked, or the new password is refused.
     """
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        raise InvalidUserError("Too many wrong passwords; wait a few minutes and try again.")
     if not check_password_hash(user.password_hash, current):
-        raise InvalidUserError("The current password is wrong.")
+        _count_failure(user, now)
+        return False
     if new == current:
         raise InvalidUserError("The new password must differ from the current one.")
     check_password_policy(new)
     user.password_hash = generate_password_hash(new)
     user.must_change_password = False
+    user.failed_logins = 0
     end_sessions(user)
+    return True
 
 
 def reset_password(user: User) -> str:
@@ -129,15 +138,20 @@ def authenticate(email: str, password: str) -> User | None:
     if user.locked_until is not None and user.locked_until > now:
         return None
     if not matches or not user.is_active:
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= LOCK_AFTER:
-            doublings = min(user.failed_logins - LOCK_AFTER, 10)  # 2**10 × 30 s > the cap
-            user.locked_until = now + min(LOCK_BASE * 2**doublings, LOCK_MAX)
+        _count_failure(user, now)
         return None
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     return user
+
+
+def _count_failure(user: User, now: dt.datetime) -> None:
+    """Count a wrong password; from LOCK_AFTER in a row on, lock for a doubling delay."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= LOCK_AFTER:
+        doublings = min(user.failed_logins - LOCK_AFTER, 10)  # 2**10 × 30 s > the cap
+        user.locked_until = now + min(LOCK_BASE * 2**doublings, LOCK_MAX)
 
 
 LOCK_AFTER = 5

@@ -55,6 +55,18 @@ def test_lock_delay_is_capped(app):
     assert user.locked_until - utcnow() <= LOCK_MAX
 
 
+@pytest.fixture(autouse=True)
+def _limiter_restored():
+    """Apps made here switch the one, module-level limiter on for every app: switch it off
+    again, or later tests' logins would count towards it (they did, once enough of them
+    logged in within a minute)."""
+    from supportdesk.extensions import limiter
+
+    enabled = limiter.enabled
+    yield
+    limiter.enabled = enabled
+
+
 @pytest.fixture
 def limited_app(tmp_path):
     import flask_migrate

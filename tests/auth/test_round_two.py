@@ -9,8 +9,10 @@ import string
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from supportdesk.attachments.models import Attachment
+from supportdesk.audit.models import AuditLog
 from supportdesk.csvexport import csv_cell
 from supportdesk.extensions import db
 from supportdesk.metrics import REQUESTS
@@ -122,3 +124,21 @@ def test_a_download_is_named_for_what_its_content_is(agent_client, tmp_path, mon
     disposition = download.headers["Content-Disposition"]
     assert disposition.startswith("attachment;")
     assert f"filename={saved_as}" in disposition or f'filename="{saved_as}"' in disposition
+
+
+def test_guessing_the_current_password_counts_like_failed_logins(agent_client, agent):
+    new = {"new": "a brand new passphrase", "confirm": "a brand new passphrase"}
+    for _ in range(5):
+        wrong = agent_client.post("/account/password", data={"current": "not it", **new})
+        assert wrong.status_code == 422
+        assert "The current password is wrong." in wrong.text
+    # Locked now: even the right current password is not tried until the lock ends.
+    right = agent_client.post("/account/password", data={"current": PASSWORD, **new})
+    assert right.status_code == 422
+    assert "Too many wrong passwords" in right.text
+    db.session.refresh(agent)
+    assert agent.failed_logins == 5
+    assert agent.locked_until is not None
+    failures = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
+        AuditLog.action == "user.password_change_failed"))  # fmt: skip
+    assert failures == 5
