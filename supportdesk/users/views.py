@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, render_template
 from flask.typing import ResponseReturnValue
 
 from supportdesk.audit.listeners import record_event
@@ -26,19 +26,21 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     with unit_of_work():
         temporary = service.reset_password(user)
         record_event("user.password_reset", entity=user)
-    flash(
-        f"Temporary password for {user.email}: {temporary} — shown once; they must change "
-        "it when they log in.",
-        "success",
-    )
-    return redirect(url_for(".index"), code=303)
+    # Shown in this response only: a flash would carry it in the session cookie, which is
+    # signed, not encrypted (#18, 14). Not cached, not stored anywhere on the client.
+    page = render_template("users/index.html", users=_users(),
+                           reset=(user.email, temporary))  # fmt: skip
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/")
 @admin_required
 def index() -> str:
     """List staff accounts, active first."""
-    users = db.session.scalars(
+    return render_template("users/index.html", users=_users(), reset=None)
+
+
+def _users() -> list[User]:
+    return list(db.session.scalars(
         sa.select(User).order_by(User.is_active.desc(), sa.func.lower(User.full_name))
-    ).all()
-    return render_template("users/index.html", users=users)
+    ))  # fmt: skip

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash
@@ -56,9 +58,13 @@ def test_staff_change_their_own_password_and_other_sessions_end(app, agent, logi
 def test_admin_reset_forces_a_change_at_next_login(app, admin_client):
     bob = UserFactory()
     response = admin_client.post(f"/users/{bob.id}/reset-password")
-    assert response.status_code == 303
-    page = admin_client.get("/users/")
-    temporary = page.text.split(f"Temporary password for {bob.email}: ")[1].split(" ")[0]
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    temporary = re.search(r'class="temporary-password">([^<]+)<', response.text).group(1)
+    # Never in the session cookie (signed, not encrypted), never shown again (#18, 14).
+    with admin_client.session_transaction() as session:
+        assert temporary not in repr(dict(session))
+    assert temporary not in admin_client.get("/users/").text
     bob_client = app.test_client()
     assert bob_client.post("/login", data={"email": bob.email, "password": PASSWORD}) \
         .status_code == 401  # fmt: skip
