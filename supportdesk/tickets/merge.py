@@ -109,7 +109,9 @@ def _check(source: Ticket, target: Ticket) -> None:
     if source.deleted_at is not None:
         raise MergeRefusedError(f"{source.reference} is in the trash; restore it first.")
     if target.deleted_at is not None:
-        raise MergeRefusedError(f"{target.reference} is in the trash; choose another ticket.")
+        # The same words as for a number that does not exist: an agent cannot see the
+        # trash, so the answer must not tell them what is in it (#18, 14).
+        raise MergeRefusedError(f"There is no ticket {target.reference}.")
     if target.merged_into_id is not None:
         # Merging into a merged ticket would chain (and, if that one was merged into this
         # one, loop): point at the ticket it went into instead.
