@@ -142,6 +142,9 @@ def check_deploy_command() -> None:
         current_app.config,
         deploycheck.environment(),
         server=deploycheck.read_server_limits(db.session.get_bind().engine),
+        limiter_storage_error=deploycheck.limiter_storage_error(
+            current_app.config["RATELIMIT_STORAGE_URL"]
+        ),
     )
     for problem in problems:
         click.echo(f"- {problem}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import limits
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -164,6 +165,18 @@ def _addresses(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(a.lower() for a in found)
 
 
+def _rate_limit(name: str, raw: Any) -> str:
+    """Check a limit the limiter can read (``lots`` would silently switch it off)."""
+    text = str(raw).strip()
+    try:
+        limits.parse_many(text)
+    except ValueError:
+        raise ConfigError(
+            f"{PREFIX}{name} must be a limit such as '20 per minute' or '5/minute;100/hour'"
+        ) from None
+    return text
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration value: how to parse it and its default."""
@@ -193,7 +206,7 @@ SETTINGS: dict[str, Setting] = {
     "METRICS_TOKEN": Setting(_text, None),  # None: GET /metrics is 404
     "HTTPS": Setting(_bool, None),  # None: on in production
     "RATELIMIT_STORAGE_URL": Setting(_text, "memory://"),
-    "LOGIN_RATE_LIMIT": Setting(_text, "20 per minute"),
+    "LOGIN_RATE_LIMIT": Setting(_rate_limit, "20 per minute"),
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
     "SLA_HOURS": Setting(_sla_hours, dict(SLA_DEFAULT_HOURS)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 import sqlalchemy.exc as sa_exc
 from flask import Flask, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
@@ -35,6 +36,19 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(sa_exc.TimeoutError, _database_unavailable)
     app.register_error_handler(sa_exc.OperationalError, _database_unavailable)
     app.register_error_handler(InternalServerError, _internal_error)
+    # The rate limiter's Redis away: refuse (503), never let logins through unlimited.
+    app.register_error_handler(redis.exceptions.ConnectionError, _limiter_unavailable)
+    app.register_error_handler(redis.exceptions.TimeoutError, _limiter_unavailable)
+
+
+def _limiter_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    log.error("rate limiter storage unavailable: %s", type(exc).__name__)
+    body, code = render_error(
+        503, title="The desk is busy",
+        message="Sign-ins are paused for a moment (the login limit cannot be checked). "
+        "Try again in a minute.",
+    )  # fmt: skip
+    return body, code, {"Retry-After": "30"}
 
 
 def render_error(code: int, *, title: str, message: str) -> tuple[str, int]:

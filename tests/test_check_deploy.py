@@ -1,10 +1,14 @@
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
-from supportdesk.config import engine_options, load_settings
-from supportdesk.deploycheck import check_deploy
+from supportdesk.config import ConfigError, engine_options, load_settings
+from supportdesk.deploycheck import check_deploy, limiter_storage_error
 
-SECRET = "k" * 64
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+SECRET = "h8Jr2_qLm0xZv9Tn4WcQe7Ya1Ks6Pd3Fg5Bu-Ni"  # 40 random characters
 PG = "postgresql+psycopg2://supportdesk:pw@db/supportdesk"
 SERVER = {"max_connections": 100, "superuser_reserved_connections": 3}
 
@@ -30,7 +34,15 @@ def test_the_documented_production_settings_pass():
     [
         ({"SUPPORTDESK_ENV": "development"}, "SUPPORTDESK_ENV is not 'production'"),
         ({"FLASK_DEBUG": "1"}, "Debug mode is on"),
-        ({"SUPPORTDESK_SECRET_KEY": "changeme"}, "short or well known"),
+        ({"SUPPORTDESK_SECRET_KEY": "changeme"}, "short, well known or not random"),
+        ({"SUPPORTDESK_SECRET_KEY": " " * 32}, "short, well known or not random"),
+        ({"SUPPORTDESK_SECRET_KEY": "a" * 32}, "short, well known or not random"),
+        ({"SUPPORTDESK_SECRET_KEY": "password" * 5}, "short, well known or not random"),
+        ({"SUPPORTDESK_SECRET_KEY": "k" * 64}, "short, well known or not random"),
+        ({"SUPPORTDESK_METRICS_TOKEN": "abc123"}, "SUPPORTDESK_METRICS_TOKEN is shorter"),
+        ({"SUPPORTDESK_ATTACHMENT_DIR": str(STATIC / "files")}, "inside static/"),
+        ({"SUPPORTDESK_DB_STATEMENT_TIMEOUT_MS": "0"}, "a runaway query never ends"),
+        ({"SUPPORTDESK_SESSION_MAX_HOURS": "48"}, "above 24"),
         ({"SUPPORTDESK_HTTPS": "0"}, "session cookies are not Secure"),
         ({"SUPPORTDESK_DATABASE_URL": "sqlite:////tmp/x.db"}, "SQLite"),
         ({"SUPPORTDESK_QUERY_STATS": "1"}, "reveal query counts"),
@@ -43,6 +55,39 @@ def test_each_unsafe_setting_is_reported(environ, message):
     config, env = _config(**environ)
     problems = check_deploy(config, env, server=SERVER)
     assert any(message in p for p in problems), problems
+
+
+def test_an_unreachable_limiter_storage_is_reported():
+    config, env = _config()
+    assert limiter_storage_error("redis://127.0.0.1:9/0") is not None
+    problems = check_deploy(config, env, server=SERVER, limiter_storage_error="no answer")
+    assert any("rate limiter's storage does not answer" in p for p in problems)
+
+
+def test_a_limit_the_limiter_cannot_read_stops_the_app():
+    with pytest.raises(ConfigError, match="SUPPORTDESK_LOGIN_RATE_LIMIT must be a limit"):
+        load_settings({"SUPPORTDESK_LOGIN_RATE_LIMIT": "lots"})
+
+
+def test_logins_fail_closed_with_503_while_redis_is_away(tmp_path):
+    import flask_migrate
+
+    from supportdesk.extensions import limiter
+    from tests.conftest import make_app
+
+    enabled = limiter.enabled
+    try:
+        app = make_app(f"sqlite:///{tmp_path}/r.db", tmp_path, RATELIMIT_ENABLED=True,
+                       RATELIMIT_STORAGE_URL="redis://127.0.0.1:9/0",
+                       WTF_CSRF_ENABLED=False)  # fmt: skip
+        with app.app_context():
+            flask_migrate.upgrade()
+        response = app.test_client().post("/login", data={"email": "a@b.c", "password": "x"})
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "30"
+        assert "Sign-ins are paused" in response.text
+    finally:
+        limiter.enabled = enabled
 
 
 def test_an_unreachable_server_is_reported():
