@@ -7,6 +7,7 @@ into a clean exit instead of a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -165,6 +166,19 @@ def _addresses(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(a.lower() for a in found)
 
 
+def _networks(name: str, raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Check addresses or networks (``127.0.0.1 10.0.0.0/8 ::1``), comma- or space-separated."""
+    found = []
+    for part in re.split(r"[\s,]+", str(raw).strip()):
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{PREFIX}{name}: {part!r} is not an IP address or network") from None
+    return tuple(found)
+
+
 def _rate_limit(name: str, raw: Any) -> str:
     """Check a limit the limiter can read (``lots`` would silently switch it off)."""
     text = str(raw).strip()
@@ -206,6 +220,8 @@ SETTINGS: dict[str, Setting] = {
     "METRICS_TOKEN": Setting(_text, None),  # None: GET /metrics is 404
     "HTTPS": Setting(_bool, None),  # None: on in production
     "RATELIMIT_STORAGE_URL": Setting(_text, "memory://"),
+    # Proxies whose X-Request-ID is kept (nginx's $request_id); from anyone else it is not.
+    "TRUSTED_PROXIES": Setting(_networks, ()),
     "LOGIN_RATE_LIMIT": Setting(_rate_limit, "20 per minute"),
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import re
 import time
 import uuid
 
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response, abort, flash, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
@@ -41,11 +53,24 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
 
 
+def _from_trusted_proxy() -> bool:
+    networks = current_app.config["TRUSTED_PROXIES"]
+    if not networks or not request.remote_addr:
+        return False
+    try:
+        address = ipaddress.ip_address(request.remote_addr)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def _start_request() -> None:
     g.request_started = time.perf_counter()
     querystats.reset()
-    incoming = request.headers.get("X-Request-ID", "")
-    # Trust a proxy's id only if it is short and plain; it ends up in logs and headers.
+    # A proxy's request id is kept only from a trusted proxy (SUPPORTDESK_TRUSTED_PROXIES),
+    # and only if short and plain: it ends up in logs, audit rows and headers. A client
+    # choosing its own id could make its requests look like someone else's.
+    incoming = request.headers.get("X-Request-ID", "") if _from_trusted_proxy() else ""
     g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     # Every change in this request is recorded with its request id and address; the
     # actor is filled in once the login session is known.

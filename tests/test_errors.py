@@ -1,3 +1,4 @@
+import ipaddress
 import logging
 
 import sqlalchemy as sa
@@ -8,7 +9,8 @@ from tests.conftest import make_app
 
 
 def test_unhandled_error_shows_the_500_page_without_a_trace(tmp_path, monkeypatch, caplog):
-    app = make_app(f"sqlite:///{tmp_path}/x.db", tmp_path, TESTING=False)
+    app = make_app(f"sqlite:///{tmp_path}/x.db", tmp_path, TESTING=False,
+                   TRUSTED_PROXIES="127.0.0.1")  # fmt: skip
 
     @app.get("/boom")
     def boom():
@@ -26,7 +28,12 @@ def test_unhandled_error_shows_the_500_page_without_a_trace(tmp_path, monkeypatc
     assert "unhandled error (request req-42)" in caplog.text
 
 
-def test_request_id_is_echoed_or_generated(client):
+def test_request_id_is_echoed_from_a_trusted_proxy_or_generated(app, client, monkeypatch):
+    # From anyone else a chosen id is replaced: it would make requests look like others'.
+    chosen = client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"]
+    assert chosen != "abc-123"
+    assert len(chosen) == 32
+    monkeypatch.setitem(app.config, "TRUSTED_PROXIES", (ipaddress.ip_network("127.0.0.1"),))
     assert (
         client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"]
         == "abc-123"
@@ -45,7 +52,8 @@ def test_a_nul_character_in_any_field_is_a_400_not_a_500(agent_client):
 
 def _production_app(database_url, tmp_path, monkeypatch):
     app = make_app(database_url, tmp_path, ENV="production", TESTING=False,
-                   SECRET_KEY="p" * 64, WTF_CSRF_ENABLED=False)  # fmt: skip
+                   SECRET_KEY="p" * 64, WTF_CSRF_ENABLED=False,
+                   TRUSTED_PROXIES="127.0.0.1")  # fmt: skip
     assert not app.debug
     assert not app.testing
     assert not app.config["PROPAGATE_EXCEPTIONS"]
