@@ -220,6 +220,8 @@ SETTINGS: dict[str, Setting] = {
     "METRICS_TOKEN": Setting(_text, None),  # None: GET /metrics is 404
     "HTTPS": Setting(_bool, None),  # None: on in production
     "RATELIMIT_STORAGE_URL": Setting(_text, "memory://"),
+    # Where security researchers write (security.txt); None: mailto: the desk's address.
+    "SECURITY_CONTACT": Setting(_text, None),
     # Proxies whose X-Request-ID is kept (nginx's $request_id); from anyone else it is not.
     "TRUSTED_PROXIES": Setting(_networks, ()),
     "LOGIN_RATE_LIMIT": Setting(_rate_limit, "20 per minute"),

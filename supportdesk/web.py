@@ -33,7 +33,14 @@ from supportdesk.rendering import render_markdown
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.login", "health.health", "health.database", "static", "metrics.metrics"}
+    {
+        "auth.login",
+        "auth.security_txt",
+        "health.health",
+        "health.database",
+        "static",
+        "metrics.metrics",
+    }  # fmt: skip
 )
 # What a user whose password was reset may still reach before changing it.
 PASSWORD_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})

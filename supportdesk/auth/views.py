@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from supportdesk.audit.context import update_actor
 from supportdesk.audit.listeners import record_event
 from supportdesk.auth.forms import ChangePasswordForm, LoginForm
-from supportdesk.db import unit_of_work
+from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db, limiter, login_manager
 from supportdesk.users import service as users_service
@@ -55,8 +66,6 @@ def safe_next_url(target: str | None) -> str | None:
 
 
 def _login_limit() -> str:
-    from flask import current_app
-
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
@@ -134,3 +143,14 @@ def logout() -> Response:
     session.clear()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.get("/.well-known/security.txt")
+def security_txt() -> Response:
+    """RFC 9116: whom to tell about a vulnerability (docs/SECURITY.md says how)."""
+    config = current_app.config
+    contact = config["SECURITY_CONTACT"] or "mailto:" + parseaddr(config["MAIL_FROM"])[1]
+    expires = (utcnow() + dt.timedelta(days=180)).replace(microsecond=0)
+    body = (f"Contact: {contact}\nExpires: {expires.isoformat().replace('+00:00', 'Z')}\n"
+            "Preferred-Languages: en\n")  # fmt: skip
+    return Response(body, mimetype="text/plain", headers={"Cache-Control": "max-age=86400"})

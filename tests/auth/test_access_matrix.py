@@ -18,6 +18,7 @@ PUBLIC, STAFF, ADMIN = "public", "staff", "admin"
 MATRIX = {
     ("auth.login", "GET"): PUBLIC,
     ("auth.login", "POST"): PUBLIC,
+    ("auth.security_txt", "GET"): PUBLIC,
     ("auth.logout", "POST"): STAFF,
     ("health.health", "GET"): PUBLIC,
     ("health.database", "GET"): PUBLIC,

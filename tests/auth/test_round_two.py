@@ -142,3 +142,14 @@ def test_guessing_the_current_password_counts_like_failed_logins(agent_client, a
     failures = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
         AuditLog.action == "user.password_change_failed"))  # fmt: skip
     assert failures == 5
+
+
+def test_security_txt_names_a_contact_and_an_expiry(app, monkeypatch):
+    client = app.test_client()  # anonymous
+    body = client.get("/.well-known/security.txt")
+    assert body.status_code == 200
+    assert body.mimetype == "text/plain"
+    assert "Contact: mailto:" in body.text
+    assert "Expires: 20" in body.text
+    monkeypatch.setitem(app.config, "SECURITY_CONTACT", "https://acme.example/security")
+    assert "Contact: https://acme.example/security" in client.get("/.well-known/security.txt").text
