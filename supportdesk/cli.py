@@ -24,6 +24,7 @@ from supportdesk.mail import cli as mail_cli
 from supportdesk.seed import refresh_statistics, seed_demo_data
 from supportdesk.tickets import cli as tickets_cli
 from supportdesk.tickets.models import Ticket
+from supportdesk.users import cli as users_cli
 from supportdesk.users.models import User, UserRole
 from supportdesk.users.service import create_user, reset_password
 
@@ -45,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tickets_cli.backfill_group)
     app.cli.add_command(audit_cli.group)
     app.cli.add_command(mail_cli.group)
+    app.cli.add_command(users_cli.group)
 
 
 @click.command("create-user")

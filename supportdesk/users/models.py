@@ -59,5 +59,17 @@ class User(Auditable, TimestampMixin, UserMixin, Base):
         """Whether this user may use admin-only pages."""
         return self.role == UserRole.ADMIN
 
+    @property
+    def is_system(self) -> bool:
+        """Whether the desk itself uses this account (never a person, never made active).
+
+        Such accounts live on the reserved ``.invalid`` domain (RFC 2606).
+        """
+        return self.email.lower().endswith(".invalid")
+
+    def locked_at(self, now: dt.datetime) -> bool:
+        """Whether failed passwords lock the account at ``now``."""
+        return self.locked_until is not None and self.locked_until > now
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

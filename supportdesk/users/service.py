@@ -157,3 +157,64 @@ def _count_failure(user: User, now: dt.datetime) -> None:
 LOCK_AFTER = 5
 LOCK_BASE = dt.timedelta(seconds=30)
 LOCK_MAX = dt.timedelta(minutes=15)
+
+
+# Account lifecycle (admins, in the staff page and `flask users`); audited by the
+# listener (role, is_active) or as events (unlock, whose columns the trail leaves out).
+
+
+def _active_admins() -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(User)
+        .where(User.role == UserRole.ADMIN, User.is_active.is_(True))
+    ) or 0  # fmt: skip
+
+
+def set_active(user: User, active: bool, *, actor: User | None) -> bool:
+    """Activate or deactivate ``user``; return whether it changed.
+
+    Deactivating ends every session of theirs at once.
+
+    :raises InvalidUserError: one's own account, the last active admin, or the desk's own
+        system account.
+    """
+    if user.is_active == active:
+        return False
+    if user.is_system:
+        raise InvalidUserError(f"{user.email} is the desk's own account; it stays as it is.")
+    if not active and actor is not None and actor.id == user.id:
+        raise InvalidUserError("You cannot deactivate your own account.")
+    if not active and user.is_admin and _active_admins() <= 1:
+        raise InvalidUserError("This is the last active admin; make another admin first.")
+    user.is_active = active
+    if not active:
+        end_sessions(user)
+    db.session.flush()
+    return True
+
+
+def set_role(user: User, role: UserRole, *, actor: User | None) -> bool:
+    """Give ``user`` another role; return whether it changed.
+
+    :raises InvalidUserError: it would leave no active admin, or a system account.
+    """
+    role = UserRole(role)
+    if user.role == role:
+        return False
+    if user.is_system:
+        raise InvalidUserError(f"{user.email} is the desk's own account; it stays as it is.")
+    if user.is_admin and user.is_active and _active_admins() <= 1:
+        raise InvalidUserError("This is the last active admin; make another admin first.")
+    user.role = role
+    end_sessions(user)  # what they may do changed: they log in again
+    db.session.flush()
+    return True
+
+
+def unlock(user: User) -> bool:
+    """Lift a lock from failed passwords and forget the failures; return whether locked."""
+    was_locked = user.locked_at(utcnow()) or bool(user.failed_logins)
+    user.failed_logins = 0
+    user.locked_until = None
+    db.session.flush()
+    return was_locked
