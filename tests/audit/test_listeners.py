@@ -1,4 +1,5 @@
 import datetime as dt
+import ipaddress
 
 import pytest
 import sqlalchemy as sa
@@ -196,7 +197,9 @@ def test_the_database_refuses_changes_to_the_log_even_past_the_app(app):
     cursor.close()
 
 
-def test_requests_record_actor_request_id_and_address(agent_client, agent):
+def test_requests_record_actor_request_id_and_address(app, agent_client, agent, monkeypatch):
+    # The proxy's request id is kept (the test client comes from 127.0.0.1).
+    monkeypatch.setitem(app.config, "TRUSTED_PROXIES", (ipaddress.ip_network("127.0.0.1"),))
     ticket = TicketFactory()
     agent_client.post(f"/tickets/{ticket.number}/comments", data={"body": "hi"},
                       headers={"X-Request-ID": "req-audit-1"})  # fmt: skip
