@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from supportdesk.audit.context import update_actor
 from supportdesk.audit.listeners import record_event
+from supportdesk.auth import devices
 from supportdesk.auth.forms import ChangePasswordForm, LoginForm
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
@@ -69,8 +70,23 @@ def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def _account_limit() -> str:
+    return str(current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"])
+
+
+def _client_and_account() -> str:
+    """Return the rate-limit key of a login attempt: client address and account.
+
+    One address guessing one account is stopped soon, without one address's failures
+    counting against everybody's account.
+    """
+    email = (request.form.get("email") or "").strip().lower()[:254]
+    return f"{request.remote_addr}|{email}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_account_limit, methods=["POST"], key_func=_client_and_account)
 def login() -> Response | str | tuple[str, int]:
     """Show the login form; log the staff member in on valid credentials."""
     next_url = safe_next_url(request.args.get("next"))
@@ -80,7 +96,8 @@ def login() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         email = (form.email.data or "").strip()
         with unit_of_work():
-            user = authenticate(email, form.password.data or "")
+            user = authenticate(email, form.password.data or "",
+                                known_device_user=devices.known_user_id())  # fmt: skip
             if user is not None:
                 update_actor(user.id, user.email)
                 record_event("user.login", entity=user)
@@ -94,7 +111,9 @@ def login() -> Response | str | tuple[str, int]:
             session.clear()
             login_user(user)
             start_session(user.id, user.session_epoch)
-            return redirect(next_url or url_for("tickets.index"), code=303)
+            response = redirect(next_url or url_for("tickets.index"), code=303)
+            devices.remember(response, user.id)
+            return response
         form.password.errors.append("Email or password is wrong, or the account is disabled.")
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form)

@@ -121,13 +121,19 @@ def end_sessions(user: User) -> None:
     db.session.flush()
 
 
-def authenticate(email: str, password: str) -> User | None:
+def authenticate(email: str, password: str, *, known_device_user: int | None = None
+                 ) -> User | None:  # fmt: skip
     """Return the active user whose email and password match, else ``None``.
 
     Unknown emails cost one password check too, so timing does not tell which exist.
     After :data:`LOCK_AFTER` failures in a row an account is locked for a delay that
     doubles with each further failure (30 s up to 15 min); a locked account refuses even
     the right password until the delay is over. The answer never says which happened.
+
+    ``known_device_user``: the user whose device cookie the browser holds. For that
+    user the lock does not apply and their own typos are not counted: strangers'
+    failures cannot keep the owner out of their known device (the per-client rate
+    limits still bound guessing with a stolen cookie).
     """
     user = find_user_by_email(email)
     if user is None:
@@ -135,10 +141,12 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     now = utcnow()
     matches = check_password_hash(user.password_hash, password)
-    if user.locked_until is not None and user.locked_until > now:
+    known = known_device_user is not None and known_device_user == user.id
+    if not known and user.locked_at(now):
         return None
     if not matches or not user.is_active:
-        _count_failure(user, now)
+        if not known:
+            _count_failure(user, now)
         return None
     user.failed_logins = 0
     user.locked_until = None

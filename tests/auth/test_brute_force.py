@@ -123,3 +123,23 @@ def test_redis_storage_shares_the_count_between_workers(tmp_path):
              second.post("/login", data=data).status_code,
              first.post("/login", data=data).status_code]  # fmt: skip
     assert codes == [401, 401, 429]
+
+
+def test_one_client_guessing_one_account_is_stopped_without_blocking_others(tmp_path):
+    import flask_migrate
+
+    app = make_app(f"sqlite:///{tmp_path}/a.db", tmp_path, RATELIMIT_ENABLED=True,
+                   LOGIN_RATE_LIMIT="100 per minute", LOGIN_ACCOUNT_RATE_LIMIT="3 per minute",
+                   WTF_CSRF_ENABLED=False)  # fmt: skip
+    with app.app_context():
+        flask_migrate.upgrade()
+        from supportdesk.extensions import limiter
+
+        limiter.reset()
+    client = app.test_client()
+    codes = [client.post("/login", data={"email": "a@example.com", "password": WRONG}).status_code
+             for _ in range(4)]  # fmt: skip
+    assert codes == [401, 401, 401, 429]
+    # The same client may still try another account (a shared office address).
+    assert client.post("/login", data={"email": "b@example.com", "password": WRONG}
+                       ).status_code == 401  # fmt: skip

@@ -17,7 +17,7 @@ from supportdesk.csvexport import csv_cell
 from supportdesk.extensions import db
 from supportdesk.metrics import REQUESTS
 from tests.conftest import PASSWORD
-from tests.factories import TagFactory, TicketFactory
+from tests.factories import TagFactory, TicketFactory, UserFactory
 
 
 @pytest.mark.parametrize("target", ["/tickets/\r\nSet-Cookie: x=1", "/tickets/\n", "/a\x00b",
@@ -153,3 +153,36 @@ def test_security_txt_names_a_contact_and_an_expiry(app, monkeypatch):
     assert "Expires: 20" in body.text
     monkeypatch.setitem(app.config, "SECURITY_CONTACT", "https://acme.example/security")
     assert "Contact: https://acme.example/security" in client.get("/.well-known/security.txt").text
+
+
+def test_strangers_failures_never_lock_the_owner_out_of_a_known_device(app, agent):
+    owner = app.test_client()
+    assert owner.post("/login", data={"email": agent.email, "password": PASSWORD}
+                      ).status_code == 303  # fmt: skip
+    owner.post("/logout")  # the device cookie stays: this browser signed in before
+    attacker = app.test_client()
+    for _ in range(12):
+        assert attacker.post("/login", data={"email": agent.email, "password": "guess"}
+                             ).status_code == 401  # fmt: skip
+    db.session.refresh(agent)
+    assert agent.locked_until is not None  # locked for unknown devices…
+    assert attacker.post("/login", data={"email": agent.email, "password": PASSWORD}
+                         ).status_code == 401  # …even with the right password  # fmt: skip
+    assert owner.post("/login", data={"email": agent.email, "password": PASSWORD}
+                      ).status_code == 303  # the owner, on their known device  # fmt: skip
+
+
+def test_a_forged_or_foreign_device_cookie_does_not_unlock(app, agent):
+    other = UserFactory()
+    theirs = app.test_client()
+    assert theirs.post("/login", data={"email": other.email, "password": PASSWORD}
+                       ).status_code == 303  # a device cookie, but for another account  # fmt: skip
+    theirs.post("/logout")
+    for _ in range(6):
+        theirs.post("/login", data={"email": agent.email, "password": "guess"})
+    assert theirs.post("/login", data={"email": agent.email, "password": PASSWORD}
+                       ).status_code == 401  # fmt: skip
+    forged = app.test_client()
+    forged.set_cookie("device", "eyJ1Ijo1fQ.forged.signature")
+    assert forged.post("/login", data={"email": agent.email, "password": PASSWORD}
+                       ).status_code == 401  # fmt: skip
