@@ -150,7 +150,7 @@ class _Stored:
     """The stored row of the message being received (``id`` None: a duplicate)."""
 
     dedupe_key: str
-    id: Any
+    id: int | None
 
 
 def _store(**values: Any) -> int | None:
