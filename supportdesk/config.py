@@ -225,7 +225,7 @@ SETTINGS: dict[str, Setting] = {
     # Proxies whose X-Request-ID is kept (nginx's $request_id); from anyone else it is not.
     "TRUSTED_PROXIES": Setting(_networks, ()),
     "LOGIN_RATE_LIMIT": Setting(_rate_limit, "20 per minute"),
-    "LOGIN_ACCOUNT_RATE_LIMIT": Setting(_rate_limit, "10 per 10 minutes"),
+    "LOGIN_ACCOUNT_RATE_LIMIT": Setting(_rate_limit, "5 per minute"),
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
     "SLA_HOURS": Setting(_sla_hours, dict(SLA_DEFAULT_HOURS)),
