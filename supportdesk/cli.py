@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tickets_cli.group)
     app.cli.add_command(tickets_cli.export_group)
     app.cli.add_command(tickets_cli.backfill_group)
+    app.cli.add_command(tickets_cli.render_group)
     app.cli.add_command(audit_cli.group)
     app.cli.add_command(mail_cli.group)
     app.cli.add_command(users_cli.group)

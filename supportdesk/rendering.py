@@ -62,6 +62,25 @@ def _render(text: str) -> str:
 _render_cached = lru_cache(maxsize=2048)(_render)
 
 
+# Texts are rendered once, when written, and stored beside the text with this version
+# (Ticket.description_html, Comment.body_html): a page shows the stored HTML and renders
+# nothing. A change to the renderer or its allow-list must raise the version; rows of an
+# older version are rendered at view time until `flask render refresh` stores them anew.
+RENDERER_VERSION = 1
+
+
+def render_html(text: str | None) -> str:
+    """Return the sanitised HTML to store for ``text`` (rendered now, never cached)."""
+    return _render(text) if text else ""
+
+
+def stored_markdown(text: str | None, html: str | None, version: int | None) -> Markup:
+    """Return the stored HTML when it is of this renderer's version, else render ``text``."""
+    if html is not None and version == RENDERER_VERSION:
+        return Markup(html)  # noqa: S704  # nosec B704 - sanitised by nh3 when stored
+    return render_markdown(text)
+
+
 def render_markdown(text: str | None) -> Markup:
     """Return ``text`` as sanitised HTML, safe to put in a template as it is."""
     if not text:

@@ -29,7 +29,7 @@ from supportdesk import querystats
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
 from supportdesk.db import db
 from supportdesk.extensions import login_manager
-from supportdesk.rendering import render_markdown
+from supportdesk.rendering import render_markdown, stored_markdown
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
 PUBLIC_ENDPOINTS = frozenset(
@@ -58,6 +58,7 @@ def init_app(app: Flask) -> None:
     # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse).
     app.teardown_appcontext(_release_session)
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_global(stored_markdown, "stored_markdown")
 
 
 def _from_trusted_proxy() -> bool:

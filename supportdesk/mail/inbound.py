@@ -510,6 +510,10 @@ def _accept_files(files: Iterable[parse.File]) -> tuple[list[Any], list[str]]:
 
 
 def _with_refusals(text: str, refused: list[str]) -> str:
+    limit = int(current_app.config["MAX_TEXT_CHARS"]) - 2_000  # room for the notes below
+    if len(text) > limit:  # the whole message stays downloadable as the original (.eml)
+        text = (text[:limit].rstrip() + f"\n\n*The message was longer than {limit:,} "
+                "characters; the whole of it is in the original message (.eml).*")  # fmt: skip
     if not refused:
         return text
     lines = "\n".join(f"- {_markdown_escape(r)}" for r in refused)

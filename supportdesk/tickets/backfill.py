@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from supportdesk.audit.listeners import audited_bulk, record_event
 from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
-from supportdesk.tickets.models import Ticket, sla_hours
+from supportdesk.rendering import RENDERER_VERSION, render_html
+from supportdesk.tickets.models import Comment, Ticket, sla_hours
 
 
 def _due_expression(dialect: str) -> sa.ColumnElement[Any]:
@@ -63,3 +64,37 @@ def backfill_due_at(*, batch_size: int, progress: Callable[[int], None] = lambda
                      changes={"tickets": filled, "sla_hours": {p.value: h for p, h in
                                                                sla_hours().items()}})  # fmt: skip
     return filled
+
+
+def refresh_rendered(*, batch_size: int, progress: Callable[[int], None] = lambda n: None) -> int:
+    """Store the HTML of every description and comment of an older renderer version.
+
+    Older rows, seeded rows, or all of them after RENDERER_VERSION went up; returns how
+    many were stored.
+
+    Batches of ids, each committed on its own: resumable, and the desk keeps working.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    done = 0
+    for model, text, html in ((Ticket, Ticket.description, Ticket.description_html),
+                              (Comment, Comment.body, Comment.body_html)):  # fmt: skip
+        stale = sa.or_(model.html_version.is_(None), model.html_version != RENDERER_VERSION)
+        top = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(model.id), 0))) or 0
+        db.session.commit()  # end the read transaction: each batch is its own
+        for low in range(0, top + 1, batch_size):
+            with unit_of_work(), audited_bulk():  # derived from audited text: not recorded
+                rows = db.session.execute(
+                    sa.select(model.id, text).where(model.id >= low,
+                                                    model.id < low + batch_size, stale)
+                ).all()  # fmt: skip
+                if rows:  # Core executemany: the ticket's version is not a user's edit
+                    table: sa.Table = model.__table__  # type: ignore[assignment]  # a mapped Table
+                    db.session.execute(
+                        sa.update(table).where(table.c.id == sa.bindparam("row_id"))
+                        .values({html.key: sa.bindparam("html"), "html_version": RENDERER_VERSION}),
+                        [{"row_id": i, "html": render_html(t)} for i, t in rows],
+                    )  # fmt: skip
+                done += len(rows)
+            progress(min(batch_size, top + 1 - low))
+    return done

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from supportdesk.audit.auditable import Auditable
 from supportdesk.config import SLA_DEFAULT_HOURS
 from supportdesk.db import Base, TimestampMixin, string_enum, utcnow
+from supportdesk.rendering import RENDERER_VERSION, render_html
 from supportdesk.users.models import User
 
 if TYPE_CHECKING:
@@ -120,7 +121,16 @@ class Ticket(Auditable, TimestampMixin, Base):
     __audit_name__ = "ticket"
     # due_at follows priority (and the SLA hours): the priority change is the record.
     __audit_exclude__ = frozenset(
-        {"updated_at", "version", "updated_by_id", "first_reply_at", "due_at", "via_email"}
+        {
+            "updated_at",
+            "version",
+            "updated_by_id",
+            "first_reply_at",
+            "due_at",
+            "via_email",
+            "description_html",
+            "html_version",
+        }  # fmt: skip
     )
     __audit_collections__ = {"tags": "tag", "ccs": "cc"}
     __audit_soft_delete__ = "deleted_at"
@@ -200,6 +210,10 @@ class Ticket(Auditable, TimestampMixin, Base):
     # A ticket opened by email: who sent it to whom and when, and the stored original
     # (EmailFacts.as_dict); None for tickets opened in the desk.
     via_email: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # The description rendered when written (rendering.RENDERER_VERSION; None: render at
+    # view time, e.g. rows seeded or written before the column existed).
+    description_html: Mapped[str | None] = mapped_column(sa.Text)
+    html_version: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise_on_sql")
@@ -279,7 +293,7 @@ class Comment(Auditable, TimestampMixin, Base):
 
     __audit_name__ = "comment"
     __audit_ticket_key__ = "ticket_id"
-    __audit_exclude__ = frozenset({"via_email", "quoted"})
+    __audit_exclude__ = frozenset({"via_email", "quoted", "body_html", "html_version"})
     __tablename__ = "comments"
     __table_args__ = (
         sa.Index("ix_comments_ticket_id_created_at", "ticket_id", "created_at"),
@@ -297,6 +311,8 @@ class Comment(Auditable, TimestampMixin, Base):
     customer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customers.id"))
     via_email: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     quoted: Mapped[str | None] = mapped_column(sa.Text)
+    body_html: Mapped[str | None] = mapped_column(sa.Text)  # as Ticket.description_html
+    html_version: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
     ticket: Mapped[Ticket] = relationship(back_populates="comments", lazy="raise_on_sql")
     author: Mapped[User] = relationship(lazy="raise_on_sql")
@@ -329,3 +345,17 @@ def _stamp_due_at(mapper: Any, connection: Any, ticket: Ticket) -> None:
         if ticket.created_at is None:
             ticket.created_at = utcnow()
         ticket.due_at = due_at_for(ticket.priority or TicketPriority.MEDIUM, ticket.created_at)
+
+
+# Rendered once, when the text is set (every path sets it through the ORM: forms, macros,
+# merge, mail in, the API later): a page view renders no Markdown at all.
+@sa.event.listens_for(Ticket.description, "set")
+def _render_description(ticket: Ticket, value: str | None, old: Any, initiator: Any) -> None:
+    ticket.description_html = render_html(value)
+    ticket.html_version = RENDERER_VERSION
+
+
+@sa.event.listens_for(Comment.body, "set")
+def _render_body(comment: Comment, value: str | None, old: Any, initiator: Any) -> None:
+    comment.body_html = render_html(value)
+    comment.html_version = RENDERER_VERSION

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from supportdesk import events
 from supportdesk.audit.listeners import audited_bulk
@@ -44,6 +45,20 @@ class StaleTicketError(ConflictError):
     def __init__(self, ticket: Ticket) -> None:
         super().__init__(f"{ticket.reference} was changed by someone else.")
         self.ticket = ticket
+
+
+def check_length(text: str, what: str) -> str:
+    """Refuse a description or comment longer than SUPPORTDESK_MAX_TEXT_CHARS.
+
+    :raises InvalidTicketError: it is longer.
+    """
+    limit = int(current_app.config["MAX_TEXT_CHARS"])
+    if len(text) > limit:
+        raise InvalidTicketError(
+            f"{what} can have at most {limit:,} characters (this one has {len(text):,}); "
+            "attach a long log as a file instead."
+        )
+    return text
 
 
 def state_of(ticket: Ticket) -> rules.TicketState:
@@ -87,7 +102,7 @@ def create_ticket(
         created_at=now,
         due_at=due_at_for(TicketPriority(priority), now),
         title=rules.clean_title(title),
-        description=rules.clean_description(description),
+        description=check_length(rules.clean_description(description), "A description"),
         priority=TicketPriority(priority),
         status=TicketStatus(status),
         creator=creator,
@@ -133,7 +148,8 @@ def update_ticket(
     if "title" in wanted:
         ticket.title = rules.clean_title(values["title"])
     if "description" in wanted:
-        ticket.description = rules.clean_description(values["description"])
+        ticket.description = check_length(rules.clean_description(values["description"]),
+                                          "A description")  # fmt: skip
     if "priority" in wanted:
         ticket.priority = TicketPriority(values["priority"])
         ticket.due_at = due_at_for(ticket.priority, ticket.created_at)
@@ -190,6 +206,7 @@ def add_comment(
     body = body.strip()
     if not body:
         raise InvalidTicketError("A comment needs some text.")
+    check_length(body, "A comment")
     comment = Comment(ticket_id=ticket.id, author=author, body=body, is_internal=is_internal,
                       customer=customer, via_email=via_email, quoted=quoted or None)  # fmt: skip
     db.session.add(comment)

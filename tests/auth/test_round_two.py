@@ -11,13 +11,16 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+from supportdesk import rendering
 from supportdesk.attachments.models import Attachment
+from supportdesk.audit.listeners import audited_bulk
 from supportdesk.audit.models import AuditLog
 from supportdesk.csvexport import csv_cell
 from supportdesk.extensions import db
 from supportdesk.metrics import REQUESTS
+from supportdesk.models import Ticket
 from tests.conftest import PASSWORD
-from tests.factories import TagFactory, TicketFactory, UserFactory
+from tests.factories import CustomerFactory, TagFactory, TicketFactory, UserFactory
 
 
 @pytest.mark.parametrize("target", ["/tickets/\r\nSet-Cookie: x=1", "/tickets/\n", "/a\x00b",
@@ -186,3 +189,53 @@ def test_a_forged_or_foreign_device_cookie_does_not_unlock(app, agent):
     forged.set_cookie("device", "eyJ1Ijo1fQ.forged.signature")
     assert forged.post("/login", data={"email": agent.email, "password": PASSWORD}
                        ).status_code == 401  # fmt: skip
+
+
+def _count_renders(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = rendering._render
+    monkeypatch.setattr(rendering, "_render", lambda text: calls.append(text) or real(text))
+    rendering._render_cached.cache_clear()
+    monkeypatch.setattr(rendering, "_render_cached", lambda text: rendering._render(text))
+    return calls
+
+
+def test_viewing_a_ticket_with_hostile_markdown_renders_nothing(agent_client, agent, monkeypatch):
+    from supportdesk.tickets.service import add_comment, create_ticket
+
+    ticket = create_ticket(title="worst", description="[" * 5_000, creator=agent,
+                           requester=CustomerFactory())  # fmt: skip
+    for _ in range(5):
+        add_comment(ticket, author=agent, body="*_" * 2_500, is_internal=False)
+    calls = _count_renders(monkeypatch)
+    page = agent_client.get(f"/tickets/{ticket.number}")
+    assert page.status_code == 200
+    assert page.text.count('class="comment-body markdown"') == 5  # shown, as stored HTML
+    assert calls == []  # rendered when written, never at view time
+
+
+def test_texts_of_an_older_renderer_are_refreshed_by_the_cli(agent_client, agent, runner,
+                                                             monkeypatch):  # fmt: skip
+    ticket = TicketFactory(description="**old**")
+    db.session.flush()
+    with audited_bulk():  # as a row written before the column existed
+        db.session.execute(sa.update(Ticket).where(Ticket.id == ticket.id)
+                           .values(description_html=None, html_version=None))  # fmt: skip
+    calls = _count_renders(monkeypatch)
+    agent_client.get(f"/tickets/{ticket.number}")
+    assert calls == ["**old**"]  # rendered at view time until refreshed
+    result = runner.invoke(args=["render", "refresh", "--quiet"])
+    assert result.exit_code == 0, result.output
+    calls.clear()
+    assert "<strong>old</strong>" in agent_client.get(f"/tickets/{ticket.number}").text
+    assert calls == []
+
+
+def test_a_text_over_the_limit_is_a_form_error_that_keeps_it(agent_client, monkeypatch):
+    monkeypatch.setitem(agent_client.application.config, "MAX_TEXT_CHARS", 1_000)
+    ticket = TicketFactory()
+    long = "x" * 1_001
+    response = agent_client.post(f"/tickets/{ticket.number}/comments", data={"body": long})
+    assert response.status_code in (400, 409, 422)
+    assert "at most 1,000 characters" in response.text
+    assert long in response.text  # nothing typed is lost

@@ -379,3 +379,12 @@ def test_staff_who_asked_as_a_customer_are_answered_like_one(mail_in):
     ticket = TicketFactory(requester=as_customer)
     result = receive(message(sender=agent.email, subject=f"Re: [SD-{ticket.number}] my laptop"))
     assert result.outcome == InboundOutcome.REPLY
+
+
+def test_a_body_over_the_text_limit_is_cut_and_points_at_the_original(mail_in, monkeypatch):
+    monkeypatch.setitem(mail_in.config, "MAX_TEXT_CHARS", 3_000)
+    result = receive(message(body="word " * 2_000))
+    ticket = _ticket(result.ticket_number)
+    assert len(ticket.description) <= 3_000
+    assert "the whole of it is in the original message (.eml)" in ticket.description
+    assert len(stored()[0].raw) > 10_000  # kept whole
