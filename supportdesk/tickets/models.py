@@ -212,7 +212,10 @@ class Ticket(Auditable, TimestampMixin, Base):
     via_email: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     # The description rendered when written (rendering.RENDERER_VERSION; None: render at
     # view time, e.g. rows seeded or written before the column existed).
-    description_html: Mapped[str | None] = mapped_column(sa.Text)
+    # Deferred: only the ticket page shows it (the list must not carry it per row).
+    description_html: Mapped[str | None] = mapped_column(
+        sa.Text, deferred=True, deferred_raiseload=True
+    )
     html_version: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
     creator: Mapped[User] = relationship(foreign_keys=[creator_id], lazy="raise_on_sql")

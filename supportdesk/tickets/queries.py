@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, selectinload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from supportdesk import paging
@@ -414,6 +414,7 @@ def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | N
         sa.select(Ticket, open_.label("open"), total.label("total"))
         .where(*_by_number(number, include_deleted))
         .options(
+            undefer(Ticket.description_html),
             joinedload(Ticket.creator),
             joinedload(Ticket.assignee),
             joinedload(Ticket.updated_by),
