@@ -17,7 +17,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
 from typing import Any
@@ -92,7 +92,6 @@ class _Decision:
     detail: str = ""
     ticket: Ticket | None = None
     comment: Comment | None = None
-    refused: list[str] = field(default_factory=list)
 
 
 def dedupe_key(message_id: str | None, raw: bytes) -> str:
@@ -537,7 +536,7 @@ def _reply(parsed: parse.Parsed, row: _Stored, ticket: Ticket, customer: Custome
     if pending:
         attach_files(pending, ticket_id=ticket.id, uploader=account, comment_id=comment.id)
     return _Decision(InboundOutcome.REPLY, detail=f"a reply on {ticket.reference} (by {how})",
-                     ticket=ticket, comment=comment, refused=refused)  # fmt: skip
+                     ticket=ticket, comment=comment)  # fmt: skip
 
 
 def _new_ticket(parsed: parse.Parsed, row: _Stored, customer: Customer, account: User,
@@ -561,7 +560,7 @@ def _new_ticket(parsed: parse.Parsed, row: _Stored, customer: Customer, account:
     if pending:
         attach_files(pending, ticket_id=ticket.id, uploader=account)
     detail = "a new ticket" + (f", a follow-up to closed {follows.reference}" if follows else "")
-    return _Decision(InboundOutcome.TICKET, detail=detail, ticket=ticket, refused=refused)
+    return _Decision(InboundOutcome.TICKET, detail=detail, ticket=ticket)
 
 
 def _recent_tickets(email: str) -> int:

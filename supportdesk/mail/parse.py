@@ -72,7 +72,6 @@ class Parsed:
     sender: str  # the From address as written ("" when there is none)
     to: list[tuple[str, str]]
     cc: list[tuple[str, str]]
-    reply_to: list[tuple[str, str]]
     subject: str
     date: dt.datetime | None
     thread_ids: list[str]  # In-Reply-To first, then References, newest first
@@ -291,7 +290,6 @@ def parse(raw: bytes) -> Parsed:
         sender=sender,
         to=addresses(message, "To"),
         cc=addresses(message, "Cc"),
-        reply_to=addresses(message, "Reply-To"),
         subject=decode_header(message.get("Subject"), 300),
         date=_date(message),
         thread_ids=list(dict.fromkeys(in_reply_to + list(reversed(references)))),
