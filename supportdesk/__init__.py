@@ -64,10 +64,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
 
     from supportdesk import cli, errors, observability, web
+    from supportdesk.auth import account, resets
     from supportdesk.mail import service as mail
 
     mail.init_app(app)
+    resets.init_app(app)
     web.init_app(app)
+    account.init_app(app)
     observability.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
@@ -96,6 +99,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from supportdesk.audit.views import bp as audit_bp
+    from supportdesk.auth.account import bp as account_bp
     from supportdesk.auth.views import bp as auth_bp
     from supportdesk.desk.customer_views import bp as customers_bp
     from supportdesk.desk.files import bp as attachments_bp
@@ -108,6 +112,6 @@ def _register_blueprints(app: Flask) -> None:
     from supportdesk.users.views import bp as users_bp
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,
-                  reports_bp, macros_bp, customers_bp, mail_bp)  # fmt: skip
+                  reports_bp, macros_bp, customers_bp, mail_bp, account_bp)  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -130,6 +130,17 @@ def _smtp_url(name: str, raw: Any) -> str:
     return _server_url(name, str(raw).strip(), SMTP_SCHEMES, shape)
 
 
+def _base_url(name: str, raw: Any) -> str:
+    """Check ``https://desk.acme.example`` (a path prefix is allowed; no query, no user)."""
+    text = str(raw).strip().rstrip("/")
+    parts = urlsplit(text)
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.query
+            or parts.fragment or parts.username or any(c.isspace() for c in text)):  # fmt: skip
+        raise ConfigError(f"{PREFIX}{name} must be the desk's address such as "
+                          f"https://desk.acme.example, got {raw!r}")  # fmt: skip
+    return text
+
+
 def _mail_from(name: str, raw: Any) -> str:
     """Check ``Acme Support <support@acme.example>`` or a bare address (no line breaks)."""
     text = str(raw).strip()
@@ -223,10 +234,15 @@ SETTINGS: dict[str, Setting] = {
     "RATELIMIT_STORAGE_URL": Setting(_text, "memory://"),
     # Where security researchers write (security.txt); None: mailto: the desk's address.
     "SECURITY_CONTACT": Setting(_text, None),
+    # The desk's address as staff reach it (links in email); None: no password-reset mail.
+    "BASE_URL": Setting(_base_url, None),
     # Proxies whose X-Request-ID is kept (nginx's $request_id); from anyone else it is not.
     "TRUSTED_PROXIES": Setting(_networks, ()),
     "LOGIN_RATE_LIMIT": Setting(_rate_limit, "20 per minute"),
     "LOGIN_ACCOUNT_RATE_LIMIT": Setting(_rate_limit, "5 per minute"),
+    # Who needs a second factor (TOTP) after the password; None: admins in production.
+    "MFA_REQUIRED": Setting(_choice("admins", "all", "none"), None),
+    "MFA_ISSUER": Setting(_text, "supportdesk"),  # the name authenticator apps show
     "SESSION_IDLE_MINUTES": Setting(int_setting(1, 24 * 60), 30),
     "SESSION_MAX_HOURS": Setting(int_setting(1, 7 * 24), 12),
     "SLA_HOURS": Setting(_sla_hours, dict(SLA_DEFAULT_HOURS)),
@@ -287,6 +303,8 @@ def load_settings(
         values["QUERY_STATS"] = values["ENV"] != "production"
     if values["HTTPS"] is None:
         values["HTTPS"] = values["ENV"] == "production"
+    if values["MFA_REQUIRED"] is None:
+        values["MFA_REQUIRED"] = "admins" if values["ENV"] == "production" else "none"
     return values
 
 

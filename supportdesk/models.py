@@ -15,7 +15,7 @@ from supportdesk.tickets.models import (
     TicketPriority,
     TicketStatus,
 )
-from supportdesk.users.models import User, UserRole
+from supportdesk.users.models import PasswordReset, RecoveryCode, User, UserRole
 from supportdesk.worker import WorkerBeat
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "TicketFollower",
     "TicketPriority",
     "TicketStatus",
+    "PasswordReset",
+    "RecoveryCode",
     "User",
     "UserRole",
     "WorkerBeat",

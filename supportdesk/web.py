@@ -35,6 +35,9 @@ from supportdesk.rendering import render_markdown, stored_markdown
 PUBLIC_ENDPOINTS = frozenset(
     {
         "auth.login",
+        "auth.login_code",
+        "auth.forgot_password",
+        "auth.reset_password",
         "auth.security_txt",
         "health.health",
         "health.database",

@@ -1,7 +1,7 @@
-"""Login form."""
+"""Login, password and two-step login forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 
@@ -16,6 +16,48 @@ class ChangePasswordForm(FlaskForm):
     """The current password, and the new one twice."""
 
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired(), EqualTo("new", message="The two new passwords differ.")],
+    )
+
+
+class CodeForm(FlaskForm):
+    """The login's second step: a code from the app, or a recovery code."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=40)])
+    remember = BooleanField("Don't ask again on this browser for 30 days")
+
+
+class EnableMfaForm(FlaskForm):
+    """Confirm enrolment with the first code the app shows."""
+
+    code = StringField("Code from the app", validators=[DataRequired(), Length(max=40)])
+    setup = HiddenField(validators=[DataRequired(), Length(max=400)])
+
+
+class RenewCodesForm(FlaskForm):
+    """New recovery codes, with a current code from the app."""
+
+    code = StringField("Code from the app", validators=[DataRequired(), Length(max=40)])
+
+
+class ConfirmPasswordForm(FlaskForm):
+    """A sensitive change, confirmed with the password."""
+
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    """The address to send a reset link to."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    """A new password, twice, chosen through a reset link."""
+
     new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField(
         "New password again",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -21,11 +22,18 @@ from werkzeug.wrappers import Response
 
 from supportdesk.audit.context import update_actor
 from supportdesk.audit.listeners import record_event
-from supportdesk.auth import devices
-from supportdesk.auth.forms import ChangePasswordForm, LoginForm
+from supportdesk.auth import devices, resets
+from supportdesk.auth.forms import (
+    ChangePasswordForm,
+    CodeForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ResetPasswordForm,
+)
 from supportdesk.db import unit_of_work, utcnow
 from supportdesk.errors import DomainError
 from supportdesk.extensions import db, limiter, login_manager
+from supportdesk.users import mfa
 from supportdesk.users import service as users_service
 from supportdesk.users.models import User
 from supportdesk.users.service import authenticate, end_sessions
@@ -98,25 +106,136 @@ def login() -> Response | str | tuple[str, int]:
         with unit_of_work():
             user = authenticate(email, form.password.data or "",
                                 known_device_user=devices.known_user_id())  # fmt: skip
-            if user is not None:
+            pending = user is not None and user.has_mfa and not devices.trusted_for_mfa(user)
+            if user is not None and not pending:
+                if user.has_mfa:  # a browser trusted for 30 days skips the code
+                    users_service.finish_login(user)
                 update_actor(user.id, user.email)
-                record_event("user.login", entity=user)
-            else:
+                how = {"mfa": "trusted browser"} if user.has_mfa else None
+                record_event("user.login", entity=user, changes=how)
+            elif user is None:
                 # Failed logins are security events; the typed email says who was tried.
                 record_event("user.login_failed", entity=("users", None),
                              changes={"email": email[:254]})  # fmt: skip
-        if user is not None:
-            # A new session for the new login: nothing planted before it (a CSRF secret,
-            # a flash) survives into the signed-in session (session fixation).
+        if user is not None and pending:
+            # Password right; the second step decides. Nothing of a login is in the
+            # session yet: only who is half-way, since when, and where to go after.
             session.clear()
-            login_user(user)
-            start_session(user.id, user.session_epoch)
-            response = redirect(next_url or url_for("tickets.index"), code=303)
-            devices.remember(response, user.id)
-            return response
+            session["mfa"] = {"u": user.id, "e": user.session_epoch, "t": time.time(),
+                              "n": next_url}  # fmt: skip
+            return redirect(url_for("auth.login_code"), code=303)
+        if user is not None:
+            return _complete_login(user, next_url)
         form.password.errors.append("Email or password is wrong, or the account is disabled.")
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form)
+
+
+def _complete_login(user: User, next_url: str | None, *, trust_mfa: bool | None = None
+                    ) -> Response:  # fmt: skip
+    # A new session for the new login: nothing planted before it (a CSRF secret, a
+    # flash) survives into the signed-in session (session fixation).
+    session.clear()
+    login_user(user)
+    start_session(user.id, user.session_epoch)
+    response = redirect(next_url or url_for("tickets.index"), code=303)
+    devices.remember(response, user, trust_mfa=trust_mfa)
+    return response
+
+
+PENDING_SECONDS = 300
+
+
+def _pending_login() -> tuple[User, str | None] | None:
+    """Return the user half-way through logging in (password right, code to come)."""
+    pending = session.get("mfa")
+    if not isinstance(pending, dict):
+        return None
+    if time.time() - float(pending.get("t", 0)) > PENDING_SECONDS:
+        return None
+    user = db.session.get(User, int(pending.get("u", 0)))
+    if (user is None or not user.is_active or not user.has_mfa
+            or user.session_epoch != pending.get("e")):  # fmt: skip
+        return None  # deactivated, reset or logged out everywhere meanwhile
+    return user, safe_next_url(pending.get("n"))
+
+
+def _client_and_pending_user() -> str:
+    pending = session.get("mfa")
+    user_id = pending.get("u") if isinstance(pending, dict) else None
+    return f"{request.remote_addr}|code|{user_id}"
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_account_limit, methods=["POST"], key_func=_client_and_pending_user)
+def login_code() -> Response | str | tuple[str, int]:
+    """Ask for the second step of a login with MFA: an app's code or a recovery code."""
+    pending = _pending_login()
+    if pending is None:
+        session.pop("mfa", None)
+        flash("Please log in again: the step for the code timed out.", "info")
+        return redirect(url_for("auth.login"), code=303)
+    user, next_url = pending
+    form = CodeForm()
+    if form.validate_on_submit():
+        known = devices.known_user_id() == user.id
+        with unit_of_work():
+            method = users_service.check_second_step(user, form.code.data or "",
+                                                     known_device=known)  # fmt: skip
+            if method is not None:
+                update_actor(user.id, user.email)
+                record_event("user.login", entity=user, changes={"mfa": method})
+                left = mfa.recovery_codes_left(user) if method == "recovery" else None
+            else:
+                record_event("user.login_failed", entity=user, changes={"step": "code"})
+        if method is not None:
+            response = _complete_login(user, next_url, trust_mfa=bool(form.remember.data) or None)
+            if left is not None:
+                flash(f"You used a recovery code; {left} left. If your phone is lost, set up "
+                      "two-step login again on your security page.", "warning")  # fmt: skip
+            return response
+        form.code.errors.append("That code is wrong, expired or used already.")
+        return render_template("auth/code.html", form=form), 401
+    return render_template("auth/code.html", form=form)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password() -> Response | str | tuple[str, int]:
+    """Ask for a reset link by email; the answer is the same whether the address exists."""
+    form = ForgotPasswordForm()
+    if not resets.enabled():
+        return render_template("auth/forgot.html", form=None, sent=False), 404
+    if form.validate_on_submit():
+        with unit_of_work():
+            resets.request_reset(form.email.data or "", remote_addr=request.remote_addr)
+        return render_template("auth/forgot.html", form=None, sent=True)
+    code = 422 if form.is_submitted() else 200
+    return render_template("auth/forgot.html", form=form, sent=False), code
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def reset_password(token: str) -> Response | str | tuple[str, int]:
+    """Choose a new password through an emailed link (once, within 30 minutes)."""
+    if resets.valid_reset(token) is None:
+        return render_template("auth/reset.html", form=None), 404
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            with unit_of_work():
+                user = resets.complete_reset(token, form.new.data or "")
+        except DomainError as exc:
+            form.new.errors = [*form.new.errors, str(exc)]
+        else:
+            if user is None:  # used by a second tab meanwhile
+                return render_template("auth/reset.html", form=None), 404
+            session.clear()
+            flash("Your password was changed. Log in with it now.", "success")
+            return redirect(url_for("auth.login"), code=303)
+    code = 422 if form.is_submitted() else 200
+    return render_template("auth/reset.html", form=form), code
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

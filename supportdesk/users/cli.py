@@ -1,4 +1,4 @@
-"""``flask users``: list staff, deactivate, reactivate, unlock, change a role (audited)."""
+"""``flask users``: list, deactivate, reactivate, unlock, reset MFA, set a role (audited)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from supportdesk.extensions import db
 from supportdesk.users import service
 from supportdesk.users.models import User, UserRole
 
-group = click.Group("users", help="Staff accounts: list, deactivate, reactivate, unlock, role.")
+group = click.Group(
+    "users", help="Staff accounts: list, deactivate, reactivate, unlock, reset MFA, role."
+)
 
 
 @group.command("list")
@@ -28,6 +30,7 @@ def list_command() -> None:
             state += f", locked until {user.locked_until:%Y-%m-%d %H:%M} UTC"
         elif user.failed_logins:
             state += f", {user.failed_logins} failed password(s)"
+        state += ", mfa on" if user.has_mfa else ""
         last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
         click.echo(f"{user.email}\t{user.full_name}\t{user.role.value}\t{state}\tlast login {last}")
 
@@ -80,3 +83,17 @@ def set_role_command(email: str, role: str) -> None:
     """Make EMAIL an agent or an admin (their sessions end: they log in again)."""
     _change(email, lambda u: service.set_role(u, UserRole(role), actor=None), f"now {role}",
             "set-role")  # fmt: skip
+
+
+@group.command("reset-mfa")
+@click.argument("email")
+def reset_mfa_command(email: str) -> None:
+    """Turn off EMAIL's two-step login (a lost phone); their sessions end."""
+
+    def reset(user: User) -> bool:
+        was_on = service.reset_mfa(user)
+        if was_on:
+            record_event("user.mfa_reset", entity=user)
+        return was_on
+
+    _change(email, reset, "two-step login reset, logged out everywhere", "reset-mfa")

@@ -10,7 +10,8 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from supportdesk.audit.auditable import Auditable
-from supportdesk.db import Base, TimestampMixin, string_enum
+from supportdesk.db import Base, TimestampMixin, string_enum, utcnow
+from supportdesk.worker import Queued
 
 
 class UserRole(enum.StrEnum):
@@ -26,9 +27,11 @@ class User(Auditable, TimestampMixin, UserMixin, Base):
     __audit_name__ = "user"
     # Login bookkeeping is recorded by the user.login / user.login_failed events instead.
     __audit_exclude__ = frozenset(
-        {"updated_at", "last_login_at", "session_epoch", "failed_logins", "locked_until"}
-    )
-    __audit_secrets__ = {"password_hash": "password"}  # nosec B105 - a column label
+        {"updated_at", "last_login_at", "session_epoch", "failed_logins", "locked_until",
+         "mfa_last_step", "mfa_enabled_at"}
+    )  # fmt: skip
+    # MFA changes are also recorded as events (user.mfa_enabled, user.mfa_reset, …).
+    __audit_secrets__ = {"password_hash": "password", "mfa_secret": "mfa"}  # nosec B105
 
     __tablename__ = "users"
     __table_args__ = (
@@ -53,6 +56,11 @@ class User(Auditable, TimestampMixin, UserMixin, Base):
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locked_until: Mapped[dt.datetime | None]
+    # MFA (TOTP, RFC 6238): the shared secret (base32) once enrolled, when, and the last
+    # time step a code was accepted for (a code is good once: no replay within its window).
+    mfa_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    mfa_enabled_at: Mapped[dt.datetime | None]
+    mfa_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     @property
     def is_admin(self) -> bool:
@@ -67,9 +75,55 @@ class User(Auditable, TimestampMixin, UserMixin, Base):
         """
         return self.email.lower().endswith(".invalid")
 
+    @property
+    def has_mfa(self) -> bool:
+        """Whether a second factor is needed after the password."""
+        return self.mfa_secret is not None
+
     def locked_at(self, now: dt.datetime) -> bool:
         """Whether failed passwords lock the account at ``now``."""
         return self.locked_until is not None and self.locked_until > now
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+
+class RecoveryCode(Base):
+    """One of a user's ten single-use MFA recovery codes, kept as a SHA-256 hash.
+
+    A code has 60 random bits, so a plain hash is enough (no slow KDF needed): nobody can
+    try 2**60 guesses against a leaked table.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    used_at: Mapped[dt.datetime | None]
+
+
+class PasswordReset(Queued, Base):
+    """A "forgot password" request: a single-use link, mailed by the worker.
+
+    The link's token is ``<id>.<HMAC(secret key, id, nonce)>``: the database holds the
+    nonce and the token's SHA-256, never the token, so a copy of the database (a backup,
+    a replica) cannot reset anyone's password; the worker, which has the secret key,
+    rebuilds the token to mail it.
+    """
+
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash"),
+        sa.Index("ix_password_resets_due", "state", "next_attempt_at"),
+        sa.Index("ix_password_resets_user_id", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(sa.String(64))
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    requested_from: Mapped[str | None] = mapped_column(sa.String(64))

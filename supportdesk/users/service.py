@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from supportdesk.db import utcnow
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
+from supportdesk.users import mfa
 from supportdesk.users.models import User, UserRole
 
 MIN_PASSWORD_LENGTH = 12
@@ -73,6 +74,34 @@ def change_password(user: User, *, current: str, new: str) -> bool:
     user.failed_logins = 0
     end_sessions(user)
     return True
+
+
+def confirm_password(user: User, password: str) -> bool:
+    """Check ``user``'s password before a sensitive change (turning MFA off, say).
+
+    A wrong one counts like a failed login; a locked account confirms nothing.
+    """
+    now = utcnow()
+    if user.locked_at(now):
+        return False
+    if check_password_hash(user.password_hash, password):
+        return True
+    _count_failure(user, now)
+    return False
+
+
+def confirm_code(user: User, code: str) -> bool:
+    """Check a code from ``user``'s app (or a recovery code) before a sensitive change.
+
+    A wrong one counts like a failed login.
+    """
+    now = utcnow()
+    if user.locked_at(now):
+        return False
+    if mfa.verify(user, code) is not None:
+        return True
+    _count_failure(user, now)
+    return False
 
 
 def reset_password(user: User) -> str:
@@ -148,10 +177,36 @@ def authenticate(email: str, password: str, *, known_device_user: int | None = N
         if not known:
             _count_failure(user, now)
         return None
+    if not user.has_mfa:
+        finish_login(user)
+    # With MFA the failures are forgotten only after the second step: a stolen password
+    # must not reset the count of wrong codes before every new batch of guesses.
+    return user
+
+
+def finish_login(user: User) -> None:
+    """Record a complete login (password and, if enrolled, the second step)."""
     user.failed_logins = 0
     user.locked_until = None
-    user.last_login_at = now
-    return user
+    user.last_login_at = utcnow()
+
+
+def check_second_step(user: User, code: str, *, known_device: bool) -> str | None:
+    """Check the login's second step: ``"totp"`` or ``"recovery"`` if ``code`` is good.
+
+    Wrong codes count towards the same lock as wrong passwords (and a locked account
+    accepts no code), except from the user's known device, as for passwords.
+    """
+    now = utcnow()
+    if not known_device and user.locked_at(now):
+        return None
+    method = mfa.verify(user, code) if user.is_active else None
+    if method is None:
+        if not known_device:
+            _count_failure(user, now)
+        return None
+    finish_login(user)
+    return method
 
 
 def _count_failure(user: User, now: dt.datetime) -> None:
@@ -226,3 +281,16 @@ def unlock(user: User) -> bool:
     user.locked_until = None
     db.session.flush()
     return was_locked
+
+
+def reset_mfa(user: User) -> bool:
+    """Reset a lost second factor (an admin's action); return whether MFA was on.
+
+    Every session of the user ends (the lost phone may be with someone holding a
+    session) and browsers trusted for the old enrolment are trusted no more. If their
+    role requires MFA they set it up again right after their next password login.
+    """
+    was_on = mfa.disable(user)
+    if was_on:
+        end_sessions(user)
+    return was_on

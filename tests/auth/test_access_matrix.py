@@ -19,6 +19,13 @@ MATRIX = {
     ("auth.login", "GET"): PUBLIC,
     ("auth.login", "POST"): PUBLIC,
     ("auth.security_txt", "GET"): PUBLIC,
+    ("auth.login_code", "GET"): PUBLIC,  # only half-way through a login (else to /login)
+    ("auth.login_code", "POST"): PUBLIC,
+    ("account.security", "GET"): STAFF,
+    ("account.enable_mfa", "POST"): STAFF,
+    ("account.renew_codes", "POST"): STAFF,
+    ("account.disable_mfa", "POST"): STAFF,
+    ("users.reset_mfa", "POST"): ADMIN,
     ("auth.logout", "POST"): STAFF,
     ("health.health", "GET"): PUBLIC,
     ("health.database", "GET"): PUBLIC,
