@@ -85,6 +85,15 @@ def check_deploy(
         problems.append("SUPPORTDESK_DB_STATEMENT_TIMEOUT_MS is 0: a runaway query never ends.")
     if config["SESSION_MAX_HOURS"] > 24:
         problems.append("SUPPORTDESK_SESSION_MAX_HOURS is above 24: log staff in once a day.")
+    if config["MFA_REQUIRED"] == "none":
+        problems.append(
+            "SUPPORTDESK_MFA_REQUIRED is none: admins can log in with a password alone."
+        )
+    base_url = config["BASE_URL"]
+    if base_url and not str(base_url).startswith("https://"):
+        problems.append(
+            "SUPPORTDESK_BASE_URL is not https://: password links would travel in clear."
+        )
     if config["MAX_REQUEST_MB"] < config["MAX_ATTACHMENT_MB"]:
         problems.append("SUPPORTDESK_MAX_REQUEST_MB is below SUPPORTDESK_MAX_ATTACHMENT_MB.")
     if url.get_backend_name() == "postgresql":

@@ -49,6 +49,8 @@ def test_the_documented_production_settings_pass():
         ({"SUPPORTDESK_MAX_REQUEST_MB": "10"}, "below SUPPORTDESK_MAX_ATTACHMENT_MB"),
         ({"SUPPORTDESK_WORKERS": "8"}, "Pools may open 120 connections"),
         ({"SUPPORTDESK_RATELIMIT_STORAGE_URL": "memory://"}, "no limit at all"),
+        ({"SUPPORTDESK_MFA_REQUIRED": "none"}, "admins can log in with a password alone"),
+        ({"SUPPORTDESK_BASE_URL": "http://desk.example.org"}, "password links would travel"),
     ],
 )
 def test_each_unsafe_setting_is_reported(environ, message):

@@ -21,6 +21,10 @@ MATRIX = {
     ("auth.security_txt", "GET"): PUBLIC,
     ("auth.login_code", "GET"): PUBLIC,  # only half-way through a login (else to /login)
     ("auth.login_code", "POST"): PUBLIC,
+    ("auth.forgot_password", "GET"): PUBLIC,  # 404 without SUPPORTDESK_BASE_URL
+    ("auth.forgot_password", "POST"): PUBLIC,
+    ("auth.reset_password", "GET"): PUBLIC,  # with a mailed token; 404 without one
+    ("auth.reset_password", "POST"): PUBLIC,
     ("account.security", "GET"): STAFF,
     ("account.enable_mfa", "POST"): STAFF,
     ("account.renew_codes", "POST"): STAFF,
@@ -118,7 +122,7 @@ def test_every_route_answers_as_the_matrix_says(app, role):
     values = {"number": ticket.number, "tag_id": tag.id, "attachment_id": attachment.id,
               "user_id": ticket.creator_id, "macro_id": macro.id,
               "customer_id": ticket.requester_id, "delivery_id": delivery.id,
-              "message_id": received.id}  # fmt: skip
+              "message_id": received.id, "token": "1.not-a-token"}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")
