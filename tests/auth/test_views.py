@@ -96,7 +96,8 @@ def test_post_with_forged_csrf_token_gets_a_400_page(client, agent):
 
 
 def test_every_page_requires_login_except_login_and_health(app, client):
-    public = {"/login", "/login/code", "/password/forgot", "/password/reset/<token>", "/health", "/health/database", "/health/worker",
+    public = {"/login", "/login/code", "/password/forgot", "/password/reset/<token>",
+              "/health", "/health/database", "/health/worker",
               "/metrics",  # metrics: a bearer token
               "/.well-known/security.txt"}  # fmt: skip
     checked = 0
