@@ -34,9 +34,11 @@ audit: install ## pip-audit the locked dependencies, bandit the package (waivers
 
 PORT ?= 5000
 
+# The demo's links in email (a forgotten password) point at the local server.
+run: export SUPPORTDESK_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install ## Migrate, demo admin and tickets, the mail worker in the background, serve http://127.0.0.1:5000 (PORT=5001)
 	@$(BIN)/flask db upgrade 2>&1 | tail -n 1
-	@echo "Replies to customers are written to instance/outbox/*.eml by the worker started here."
+	@echo "Replies to customers and password links are written to instance/outbox/*.eml by the worker started here."
 	@$(BIN)/flask demo --port $(PORT)
 	@$(BIN)/flask worker --name make-run > instance/worker.log 2>&1 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \

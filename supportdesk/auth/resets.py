@@ -2,8 +2,8 @@
 
 The request records a :class:`PasswordReset` row in its own transaction; the worker mails
 it (a queue of its own: the ticket outbox belongs to tickets). The link carries
-``<id>.<HMAC-SHA256(secret key, id:nonce)>``; the database keeps the nonce and the
-SHA-256 of the token, so a stolen backup or replica cannot reset a password.
+``HMAC-SHA256(secret key, nonce)``; the database keeps the nonce and the SHA-256 of the
+token, so a stolen backup or replica cannot reset a password.
 
 What a reset does not do: log anyone in (the login, with its lock and its second step,
 follows), lift a lock, or turn MFA off. Every answer to "send me a link" is the same,
@@ -66,10 +66,10 @@ def enabled() -> bool:
     return bool(current_app.config["BASE_URL"])
 
 
-def _token(reset_id: int, nonce: str) -> str:
+def _token(nonce: str) -> str:
     key = str(current_app.config["SECRET_KEY"]).encode()
-    mac = hmac.new(key, f"{reset_id}:{nonce}".encode(), hashlib.sha256).digest()
-    return f"{reset_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+    mac = hmac.new(key, f"password-reset:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 def _hash(token: str) -> str:
@@ -95,12 +95,10 @@ def request_reset(email: str, *, remote_addr: str | None) -> bool:
     if recent >= PER_HOUR:
         record_event("user.password_reset_throttled", entity=user)
         return False
-    reset = PasswordReset(user_id=user.id, nonce=secrets.token_hex(16), token_hash="",
-                          created_at=now, expires_at=now + LIFETIME,
-                          requested_from=(remote_addr or "")[:64] or None)  # fmt: skip
-    db.session.add(reset)
-    db.session.flush()
-    reset.token_hash = _hash(_token(reset.id, reset.nonce))
+    nonce = secrets.token_hex(16)
+    db.session.add(PasswordReset(user_id=user.id, nonce=nonce, token_hash=_hash(_token(nonce)),
+                                 created_at=now, expires_at=now + LIFETIME,
+                                 requested_from=(remote_addr or "")[:64] or None))  # fmt: skip
     db.session.flush()
     record_event("user.password_reset_requested", entity=user)
     return True
@@ -115,7 +113,7 @@ def valid_reset(token: str) -> PasswordReset | None:
     ).one_or_none()
     if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
         return None
-    if not hmac.compare_digest(_token(reset.id, reset.nonce), token):
+    if not hmac.compare_digest(_token(reset.nonce), token):
         return None  # a token from another secret key (the key was rotated)
     user = db.session.get(User, reset.user_id)
     return reset if user is not None and user.is_active else None
@@ -174,7 +172,7 @@ def deliver(reset_id: int) -> worker.DeliveryState:
     message.set_content(RESET_TEXT.format(
         name=user.full_name, email=user.email, desk=config["BASE_URL"],
         until=f"{reset.expires_at:%Y-%m-%d %H:%M}", address=reset.requested_from or "unknown",
-        link=f"{config['BASE_URL']}/password/reset/{_token(reset.id, reset.nonce)}",
+        link=f"{config['BASE_URL']}/password/reset/{_token(reset.nonce)}",
     ))  # fmt: skip
     return transport.send(
         message.as_bytes(), sender=desk.addr_spec, recipient=user.email,

@@ -106,7 +106,7 @@ class RecoveryCode(Base):
 class PasswordReset(Queued, Base):
     """A "forgot password" request: a single-use link, mailed by the worker.
 
-    The link's token is ``<id>.<HMAC(secret key, id, nonce)>``: the database holds the
+    The link's token is ``HMAC(secret key, nonce)``: the database holds the
     nonce and the token's SHA-256, never the token, so a copy of the database (a backup,
     a replica) cannot reset anyone's password; the worker, which has the secret key,
     rebuilds the token to mail it.

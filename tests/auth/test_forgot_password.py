@@ -106,7 +106,7 @@ def test_a_link_expires_after_30_minutes_and_a_newer_one_ends_the_older(client, 
 
     client.post("/password/forgot", data={"email": agent.email})
     row = db.session.scalars(sa.select(PasswordReset).order_by(PasswordReset.id.desc())).first()
-    token = resets._token(row.id, row.nonce)
+    token = resets._token(row.nonce)
     row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     db.session.commit()
     assert client.get(f"/password/reset/{token}").status_code == 404
@@ -115,7 +115,7 @@ def test_a_link_expires_after_30_minutes_and_a_newer_one_ends_the_older(client, 
         resets.deliver(row.id)
 
 
-@pytest.mark.parametrize("token", ["1.AAAA", "nonsense", "x" * 500, "1." + "A" * 43])
+@pytest.mark.parametrize("token", ["AAAA", "nonsense", "x" * 500, "A" * 43])
 def test_a_made_up_or_damaged_link_is_refused(client, agent, desk, token):
     client.post("/password/forgot", data={"email": agent.email})
     response = client.get(f"/password/reset/{token}")

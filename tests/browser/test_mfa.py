@@ -94,3 +94,28 @@ def test_enrol_log_in_with_a_code_then_a_recovery_code_then_an_admin_reset(
     fresh.wait_for_url(re.compile(r".*/account/security$"))
     assert fresh.locator("img.qr").is_visible()
     assert fresh.locator("code.mfa-secret").inner_text().replace(" ", "") != secret
+
+
+def test_a_deactivated_account_is_logged_out_of_its_open_browser(live_server, new_page, login):
+    url, app = live_server.url, live_server.app
+    email = f"leaver.{uuid.uuid4().hex[:8]}@example.com"
+    with app.app_context(), acting_as("test"), unit_of_work():
+        create_user(email, full_name="Leo Leaver", password=PASSWORD)
+    page = new_page()
+    _password(page, url, email)
+    page.wait_for_url(re.compile(r".*/tickets/$"))
+
+    admin = login(new_page(), "admin")
+    admin.goto(url + "/users/")
+    admin.locator("tr", has_text=email).locator("button:has-text('Deactivate')").click()
+    assert admin.get_by_text("Leo Leaver: deactivated, logged out everywhere").is_visible()
+    assert admin.locator("tr", has_text=email).get_by_text("Disabled").is_visible()
+
+    page.reload()
+    page.wait_for_url(re.compile(r".*/login\?next=.*"))
+    _password(page, url, email)
+    assert page.get_by_text("Email or password is wrong, or the account is disabled.").is_visible()
+
+    admin.locator("tr", has_text=email).locator("button:has-text('Reactivate')").click()
+    _password(page, url, email)
+    page.wait_for_url(re.compile(r".*/tickets/$"))
