@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from supportdesk import deploycheck, worker
 from supportdesk.audit import cli as audit_cli
 from supportdesk.audit.context import acting_as
+from supportdesk.backup import cli as backup_cli
 from supportdesk.db import unit_of_work
 from supportdesk.errors import DomainError
 from supportdesk.explain import ExplainError, explain_page
@@ -48,6 +49,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(audit_cli.group)
     app.cli.add_command(mail_cli.group)
     app.cli.add_command(users_cli.group)
+    app.cli.add_command(backup_cli.group)
 
 
 @click.command("create-user")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "supportdesk"
 FEATURES = {"tickets", "tags", "macros", "users", "attachments", "reports", "desk", "auth",
-            "health", "customers", "mail", "api"}  # fmt: skip
+            "health", "customers", "mail", "api", "backup"}  # fmt: skip
 # Plumbing: may import each other, never a feature.
 INFRASTRUCTURE = {"supportdesk.db", "supportdesk.extensions", "supportdesk.metrics",
                   "supportdesk.querystats", "supportdesk.observability", "supportdesk.paging",

@@ -9,11 +9,13 @@ it can never be served by mistake).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -175,15 +177,38 @@ def attach_files(
     return attachments
 
 
+LOCK_NAME = ".backup.lock"
+
+
+@contextlib.contextmanager
+def store_lock(directory: Path, *, shared: bool) -> Iterator[None]:
+    """Hold the store's lock: shared by a backup, exclusive by the sweep.
+
+    A backup holds it from before its snapshot until its files are copied, so no file the
+    snapshot names is swept away first. Both run where the store is mounted.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK_NAME).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def sweep_unreferenced_files() -> int:
-    """Delete stored files no attachment row refers to (after purges); return how many."""
-    referenced = set(db.session.scalars(sa.select(Attachment.sha256).distinct()))
+    """Delete stored files no attachment row refers to (after purges); return how many.
+
+    Waits while a backup copies files (see :func:`store_lock`).
+    """
     removed = 0
-    for path in storage_dir().glob("*/*"):
-        if path.is_file() and path.name not in referenced and len(path.name) == 64:
+    with store_lock(storage_dir(), shared=False):
+        referenced = set(db.session.scalars(sa.select(Attachment.sha256).distinct()))
+        for path in storage_dir().glob("*/*"):
+            if path.is_file() and path.name not in referenced and len(path.name) == 64:
+                path.unlink()
+                removed += 1
+        for path in storage_dir().glob("upload-*"):  # temporary files of failed requests
             path.unlink()
             removed += 1
-    for path in storage_dir().glob("upload-*"):  # temporary files of failed requests
-        path.unlink()
-        removed += 1
     return removed

@@ -37,7 +37,8 @@ def _enrol(user: User) -> tuple[str, list[str]]:
 
 def _events(user: User, action: str) -> list[AuditLog]:
     return list(db.session.scalars(sa.select(AuditLog).where(
-        AuditLog.action == action, AuditLog.entity_id == str(user.id))))  # fmt: skip
+        AuditLog.action == action, AuditLog.entity_id == str(user.id)
+    ).order_by(AuditLog.id)))  # fmt: skip
 
 
 def _password_step(client, user, **kwargs):
