@@ -43,6 +43,8 @@ HEAVY_FILES = (
     "tests/test_live_migration.py",
     "tests/test_resilience.py",
     "tests/mail/test_worker.py",
+    "tests/test_backup.py",
+    "tests/test_pitr.py",
 )
 
 
