@@ -1,12 +1,8 @@
-"""WSGI entry point: ``gunicorn wsgi:app``; also how ``flask`` finds the app."""
+"""WSGI entry point in a checkout: ``gunicorn wsgi:app``; also how ``flask`` finds the app.
 
-import sys
+The same app as ``supportdesk.wsgi:app``, which an installed desk uses.
+"""
 
-from supportdesk import ConfigError, create_app
+from supportdesk.wsgi import app
 
-try:
-    app = create_app()
-except ConfigError as exc:
-    # One clear line instead of a traceback; gunicorn and `flask` both stop here.
-    print(f"supportdesk: configuration error: {exc}", file=sys.stderr)  # noqa: T201
-    raise SystemExit(1) from None
+__all__ = ["app"]

@@ -17,10 +17,12 @@ from supportdesk.config import (
     resolve_database_url,
     resolve_secret_key,
 )
+from supportdesk.paths import MIGRATIONS, STATIC, TEMPLATES
+from supportdesk.version import __version__
 
-__all__ = ["ConfigError", "create_app"]
+__all__ = ["ConfigError", "__version__", "create_app"]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = MIGRATIONS
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -30,13 +32,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         the environment.
     :raises ConfigError: a setting is missing or invalid.
     """
+    values = load_settings(os.environ, overrides)
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder="../templates",
-        static_folder="../static",
+        # The data folder (SQLite file, attachments, outbox, generated key) unless each is
+        # set; Flask's default is beside a checkout, or <venv>/var/ for an installed wheel.
+        instance_path=values["INSTANCE_DIR"] and str(Path(values["INSTANCE_DIR"]).resolve()),
+        template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
     )
-    values = load_settings(os.environ, overrides)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     url = resolve_database_url(values, app.instance_path)
     app.config.update(values)
@@ -63,14 +68,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from supportdesk import cli, errors, observability, web
+    from supportdesk import assets, cli, errors, observability, web
     from supportdesk.auth import account, resets
     from supportdesk.mail import service as mail
+    from supportdesk.proxy import TrustedProxies
 
     mail.init_app(app)
     resets.init_app(app)
     web.init_app(app)
     account.init_app(app)
+    assets.init_app(app)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, tuple(values["TRUSTED_PROXIES"]))  # type: ignore[method-assign]
+    app.jinja_env.globals["app_version"] = __version__
     observability.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

@@ -22,6 +22,7 @@ from supportdesk.errors import DomainError
 from supportdesk.explain import ExplainError, explain_page
 from supportdesk.extensions import db
 from supportdesk.mail import cli as mail_cli
+from supportdesk.paths import STATIC
 from supportdesk.seed import refresh_statistics, seed_demo_data
 from supportdesk.tickets import cli as tickets_cli
 from supportdesk.tickets.models import Ticket
@@ -50,6 +51,13 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(mail_cli.group)
     app.cli.add_command(users_cli.group)
     app.cli.add_command(backup_cli.group)
+    app.cli.add_command(static_dir_command)
+
+
+@click.command("static-dir")
+def static_dir_command() -> None:
+    """Print the folder of the static files (for nginx to serve ``/static/`` from)."""
+    click.echo(STATIC)
 
 
 @click.command("create-user")

@@ -224,6 +224,7 @@ SETTINGS: dict[str, Setting] = {
     "MAX_REQUEST_MB": Setting(int_setting(1, 4096), 60),
     "MAX_ATTACHMENT_MB": Setting(int_setting(1, 1024), 25),
     "MAX_TEXT_CHARS": Setting(int_setting(1_000, 10_000_000), 100_000),
+    "INSTANCE_DIR": Setting(_text, None),  # None: Flask's instance folder
     "ATTACHMENT_DIR": Setting(_text, None),  # None: <instance>/attachments
     "QUERY_STATS": Setting(_bool, None),  # None: on outside production
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from limits.storage import storage_from_string
 from sqlalchemy.engine import URL
 
+from supportdesk.paths import STATIC
+
 WEAK_SECRETS = {"dev", "secret", "changeme", "change-me", "supportdesk", "test", "x"}
 RESERVED_CONNECTIONS = 5  # for migrations, backups and a psql session
 
@@ -119,7 +121,7 @@ def check_deploy(
 def _inside_static(folder: str | None) -> bool:
     if not folder:
         return False
-    static = (Path(__file__).resolve().parent.parent / "static").resolve()
+    static = STATIC.resolve()
     target = Path(folder).resolve()
     return target == static or static in target.parents
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import re
 import time
@@ -26,9 +25,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
 from supportdesk import querystats
+from supportdesk.assets import YEAR_SECONDS
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
 from supportdesk.db import db
 from supportdesk.extensions import login_manager
+from supportdesk.proxy import VIA_PROXY
 from supportdesk.rendering import render_markdown, stored_markdown
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
@@ -65,14 +66,11 @@ def init_app(app: Flask) -> None:
 
 
 def _from_trusted_proxy() -> bool:
-    networks = current_app.config["TRUSTED_PROXIES"]
-    if not networks or not request.remote_addr:
-        return False
-    try:
-        address = ipaddress.ip_address(request.remote_addr)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
+    """Whether this request came through a proxy of SUPPORTDESK_TRUSTED_PROXIES.
+
+    The middleware decided on the peer address, before ProxyFix replaced it.
+    """
+    return bool(request.environ.get(VIA_PROXY))
 
 
 def _start_request() -> None:
@@ -148,8 +146,6 @@ def _require_login() -> ResponseReturnValue | None:
 
 def _expire_stale_session() -> None:
     """End a login session idle for too long, or older than the absolute lifetime."""
-    from flask import current_app
-
     if "_user_id" not in session:
         return
     now = time.time()
@@ -181,7 +177,6 @@ CONTENT_SECURITY_POLICY = (
 
 
 def _security_headers(response: Response) -> None:
-    from flask import current_app
 
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -193,10 +188,12 @@ def _security_headers(response: Response) -> None:
     if request.endpoint != "static":
         # Pages show customer data: never keep them in a browser or proxy cache.
         headers["Cache-Control"] = "no-store"
+    elif request.args.get("v") and response.status_code == 200:
+        # A content-hashed URL (supportdesk.assets): this URL never changes content.
+        headers["Cache-Control"] = f"public, max-age={YEAR_SECONDS}, immutable"
 
 
 def _finish_response(response: Response) -> Response:
-    from flask import current_app
 
     _security_headers(response)
     response.headers["X-Request-ID"] = g.get("request_id", "")

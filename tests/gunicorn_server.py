@@ -47,15 +47,19 @@ class Server:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path) -> Iterator[Server]:
-    """Start gunicorn with ``env`` (SUPPORTDESK_* settings); stop it afterwards."""
+def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path,
+             command: list[str] | None = None, cwd: Path = ROOT) -> Iterator[Server]:  # fmt: skip
+    """Start gunicorn with ``env`` (SUPPORTDESK_* settings); stop it afterwards.
+
+    ``command``: another gunicorn (an installed wheel's), else this checkout's.
+    """
     port = free_port()
     full = dict(os.environ, SUPPORTDESK_BIND=f"127.0.0.1:{port}",
                 SUPPORTDESK_WORKERS=str(workers), **env)  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
-            cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT,
+            command or [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+            cwd=cwd, env=full, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         try:

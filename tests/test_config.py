@@ -7,6 +7,7 @@ import pytest
 
 from supportdesk import create_app
 from supportdesk.config import ConfigError, engine_options, load_settings
+from supportdesk.version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +134,7 @@ def test_create_app_does_not_touch_the_database(tmp_path):
     )
     response = app.test_client().get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json() == {"status": "ok", "version": __version__}
 
 
 def test_gunicorn_config_refuses_bad_settings_in_the_master():

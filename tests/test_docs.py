@@ -16,7 +16,7 @@ from supportdesk.config import PREFIX, SETTINGS
 TOP = Path(__file__).resolve().parent.parent
 NAME = re.compile(r"\bSUPPORTDESK_[A-Z][A-Z0-9_]*[A-Z0-9]\b")
 PREFIXED = re.compile(r"\{PREFIX\}([A-Z][A-Z0-9_]*)")
-READERS = ["supportdesk/**/*.py", "gunicorn.conf.py", "wsgi.py", "migrations/env.py",
+READERS = ["supportdesk/**/*.py", "wsgi.py", "migrations/env.py",
            "tests/conftest.py", "bench/*.py", "Makefile"]  # fmt: skip
 
 

@@ -1,12 +1,13 @@
 import pytest
 
 from supportdesk import create_app
+from supportdesk.version import __version__
 
 
 def test_health_answers_without_login(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json() == {"status": "ok", "version": __version__}
     assert response.headers["X-DB-Query-Count"] == "0"
     assert response.headers["Server-Timing"].startswith("app;dur=")
 

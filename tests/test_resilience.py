@@ -340,8 +340,9 @@ def test_post_fork_drops_connections_inherited_from_the_master(site):
     app, _ = site
     config = {}
     exec(compile((ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), config)  # noqa: S102
-    sys.modules["wsgi"] = type(sys)("wsgi")
-    sys.modules["wsgi"].app = app
+    real = sys.modules.get("supportdesk.wsgi")
+    sys.modules["supportdesk.wsgi"] = type(sys)("supportdesk.wsgi")
+    sys.modules["supportdesk.wsgi"].app = app
     try:
         with app.app_context():
             with db.engine.connect() as connection:
@@ -350,7 +351,9 @@ def test_post_fork_drops_connections_inherited_from_the_master(site):
             config["post_fork"](None, None)
             after = db.engine.pool.checkedin()
     finally:
-        del sys.modules["wsgi"]
+        del sys.modules["supportdesk.wsgi"]
+        if real is not None:
+            sys.modules["supportdesk.wsgi"] = real
     assert before >= 1
     assert after == 0
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from flask import current_app
 
 from supportdesk.attachments.service import storage_dir, store_lock
 from supportdesk.extensions import db
+from supportdesk.version import __version__
 
 FORMAT = 1
 # A row's checksum on PostgreSQL: the first 60 bits of the MD5 of its text form; a
@@ -67,11 +67,8 @@ class Report:
 
 
 def app_version() -> str:
-    """Return the installed supportdesk version (``0.0.0`` without package metadata)."""
-    try:
-        return importlib.metadata.version("supportdesk")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0"
+    """Return this supportdesk's version."""
+    return __version__
 
 
 def _script() -> ScriptDirectory:

@@ -14,6 +14,7 @@ from supportdesk import worker
 from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.observability import holds_metrics_token
+from supportdesk.version import __version__
 
 bp = Blueprint("health", __name__, url_prefix="/health")
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 @bp.get("")
 def health() -> ResponseReturnValue:
     """Answer 200 while the process serves; the database is not touched."""
-    return jsonify(status="ok")
+    return jsonify(status="ok", version=__version__)
 
 
 @bp.get("/database")
