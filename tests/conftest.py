@@ -45,6 +45,7 @@ HEAVY_FILES = (
     "tests/mail/test_worker.py",
     "tests/test_backup.py",
     "tests/test_pitr.py",
+    "tests/test_install.py",
 )
 
 
