@@ -46,6 +46,7 @@ HEAVY_FILES = (
     "tests/test_backup.py",
     "tests/test_pitr.py",
     "tests/test_install.py",
+    "tests/test_nginx.py",
 )
 
 
