@@ -299,3 +299,30 @@ def test_the_password_of_the_database_is_never_printed(desk, tmp_path, backend,
     assert result.exit_code == 0, result.output
     assert "s3cret-pw" not in result.output
     assert "***" in result.output
+
+
+def test_a_dump_broken_when_it_was_made_is_found_and_said(backup, new_database_url, backend):
+    # The files match the manifest (damage before the checksums were taken): the load or
+    # the comparison finds it, and says what became of the target.
+    app, folder = backup
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    dump = folder / manifest["database_file"]
+    raw = bytearray(dump.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 4096] = b"\0" * 4096
+    dump.write_bytes(bytes(raw))
+    manifest["files"][manifest["database_file"]] = {
+        "sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)}  # fmt: skip
+    manifest["manifest_sha256"] = service._manifest_digest(manifest)
+    path.write_text(json.dumps(manifest))
+    target = new_database_url()
+    restored = _restore(app, folder, target)
+    assert restored.exit_code == 1
+    if backend == "postgresql":
+        said = ("rolled back and the target database holds nothing" in restored.output
+                or "differs from the backup; do not use it" in restored.output)  # fmt: skip
+        assert said, restored.output
+    else:
+        assert "was not touched" in restored.output or "cannot be read" in restored.output
+        assert _tables(target) == []

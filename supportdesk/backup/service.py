@@ -403,8 +403,14 @@ def restore(folder: Path, into: sa.URL, attachments_to: Path, *, force: bool,
                           f"{manifest['backend']} only, not {backend}.")  # fmt: skip
     if backend == "postgresql":
         _restore_postgresql(folder / manifest["database_file"], into, force, progress)
+        progress("Comparing row counts and checksums with the manifest …")
+        wrong = _differences(into, manifest)
+        if wrong:
+            raise BackupError("The restored database differs from the backup; do not use it "
+                              "(restore again, or another backup):\n  "
+                              + "\n  ".join(wrong))  # fmt: skip
     else:
-        _restore_sqlite(folder / manifest["database_file"], into, force, progress)
+        _restore_sqlite(folder / manifest["database_file"], into, force, manifest, progress)
     progress("Copying attachments …")
     for relative in manifest["files"]:
         if relative.startswith("attachments/"):
@@ -415,23 +421,25 @@ def restore(folder: Path, into: sa.URL, attachments_to: Path, *, force: bool,
             partial = target.with_name(f".{target.name}.restoring")
             shutil.copyfile(folder / relative, partial)
             partial.replace(target)
-    progress("Comparing row counts and checksums with the manifest …")
-    engine = sa.create_engine(into)
-    try:
-        with engine.connect() as connection:
-            if backend == "postgresql":
-                connection.execute(sa.text("SET TIME ZONE 'UTC'"))
-            figures = _table_figures(connection, backend)
-    finally:
-        engine.dispose()
-    wrong = [f"{name}: {figures.get(name)} restored, {expected} in the backup"
-             for name, expected in manifest["tables"].items()
-             if figures.get(name) != expected]  # fmt: skip
-    if wrong:
-        raise BackupError("The restored database differs from the backup:\n  "
-                          + "\n  ".join(wrong))  # fmt: skip
     size = sum(f["size"] for f in manifest["files"].values())
     return Report(folder, manifest, time.perf_counter() - started, size, notes)
+
+
+def _differences(url: sa.URL, manifest: dict[str, Any]) -> list[str]:
+    """Compare every table's row count and checksum at ``url`` with the manifest."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if url.get_backend_name() == "postgresql":
+                connection.execute(sa.text("SET TIME ZONE 'UTC'"))
+            figures = _table_figures(connection, url.get_backend_name())
+    except sa.exc.DBAPIError as exc:
+        return [f"the database cannot be read: {exc.orig}"]
+    finally:
+        engine.dispose()
+    return [f"{name}: {figures.get(name)} restored, {expected} in the backup"
+            for name, expected in manifest["tables"].items()
+            if figures.get(name) != expected]  # fmt: skip
 
 
 def _restore_postgresql(dump: Path, into: sa.URL, force: bool,
@@ -461,18 +469,25 @@ def _restore_postgresql(dump: Path, into: sa.URL, force: bool,
                           + done.stderr.decode(errors="replace").strip()[-2000:])  # fmt: skip
 
 
-def _restore_sqlite(copy: Path, into: sa.URL, force: bool,
+def _restore_sqlite(copy: Path, into: sa.URL, force: bool, manifest: dict[str, Any],
                     progress: Callable[[str], None]) -> None:  # fmt: skip
+    """Copy the database beside the target, check it, then rename it into place."""
     if not into.database or into.database == ":memory:":
         raise BackupError("Restore into a SQLite file: sqlite:////path/to/desk.db")
     target = Path(into.database)
     if target.exists() and target.stat().st_size and not _is_empty(into) and not force:
         raise BackupError(f"{target} is not empty; nothing was restored "
-                              "(--force replaces it).")  # fmt: skip
+                          "(--force replaces it).")  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
     progress("Copying the database …")
     partial = target.with_name(f".{target.name}.restoring")
     shutil.copyfile(copy, partial)
+    progress("Comparing row counts and checksums with the manifest …")
+    wrong = _differences(into.set(database=str(partial)), manifest)
+    if wrong:
+        partial.unlink()
+        raise BackupError(f"The backup's database does not match its manifest; {target} was "
+                          "not touched:\n  " + "\n  ".join(wrong))  # fmt: skip
     for suffix in ("-wal", "-shm"):  # an old write-ahead log must not replay over it
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     partial.replace(target)
