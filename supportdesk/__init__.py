@@ -78,7 +78,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     account.init_app(app)
     assets.init_app(app)
-    app.wsgi_app = TrustedProxies(app.wsgi_app, tuple(values["TRUSTED_PROXIES"]))  # type: ignore[method-assign]
+    app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, lambda: app.config["TRUSTED_PROXIES"]
+    )
     app.jinja_env.globals["app_version"] = __version__
     observability.init_app(app)
     errors.init_app(app)

@@ -9,7 +9,7 @@ address that the audit log, the rate limits and the lockouts see, whatever it se
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,14 +32,14 @@ def trusted(address: str | None, networks: Iterable[Network]) -> bool:
 class TrustedProxies:
     """WSGI middleware: ProxyFix for requests from a trusted proxy, nothing otherwise."""
 
-    def __init__(self, app: Any, networks: tuple[Network, ...]) -> None:
+    def __init__(self, app: Any, networks: Callable[[], Iterable[Network]]) -> None:
         self.app = app
-        self.networks = networks
+        self.networks = networks  # read per request: the app's setting as it is now
         self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         """Serve one request, through ProxyFix if its peer is a trusted proxy."""
-        if self.networks and trusted(environ.get("REMOTE_ADDR"), self.networks):
+        if trusted(environ.get("REMOTE_ADDR"), self.networks()):
             environ[VIA_PROXY] = True
             return self.fixed(environ, start_response)
         return self.app(environ, start_response)

@@ -25,7 +25,7 @@ DANGEROUS_TAGS = frozenset(
 # What the page chrome itself legitimately contains in <head>: meta, the stylesheet, and
 # the app's own scripts from /static/js/ (no inline code: the CSP forbids it anyway).
 HEAD_TAGS = frozenset({"meta", "link"})
-_OWN_SCRIPT = re.compile(r"^/static/js/[\w.-]+\.js$")
+_OWN_SCRIPT = re.compile(r"^/static/js/[\w.-]+\.js(\?v=[0-9a-f]{12})?$")
 URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "data", "srcdoc", "xlink:href"})
 _SAFE_URL = re.compile(r"^(https?:|mailto:|/|\?|#|[^:/?#]*$)", re.IGNORECASE)
 _VOID = frozenset(

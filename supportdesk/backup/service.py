@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
+import subprocess  # nosec B404 - runs pg_dump, pg_restore and this interpreter, no shell
 import tempfile
 import time
 from collections.abc import Callable
@@ -245,7 +245,7 @@ def _dump_postgresql(engine: sa.Engine, out: Path, progress: Callable[[str], Non
             connection.execute(sa.text("SET LOCAL TIME ZONE 'UTC'"))
             snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
             progress("Dumping the database (pg_dump, one snapshot) …")
-            dump = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+            dump = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed arguments, no shell
                 [pg_dump, *args, "--format=custom", "--no-owner", "--no-privileges",
                  f"--snapshot={snapshot}", f"--file={out}"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -458,7 +458,7 @@ def _restore_postgresql(dump: Path, into: sa.URL, force: bool,
             engine.dispose()
     args, env = _libpq(into)
     progress("Loading the database (pg_restore, one transaction) …")
-    done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+    done = subprocess.run(  # noqa: S603  # nosec B603 - fixed arguments, no shell
         [pg_restore, *args, "--no-owner", "--no-privileges", "--exit-on-error",
          "--single-transaction", str(dump)],
         env=env, capture_output=True, check=False,
