@@ -10,13 +10,14 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSWORD
 from tests.gunicorn_server import gunicorn
-from tests.http import Browserless
+from tests.http import Browserless, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,9 +118,23 @@ def test_an_installed_desk_migrates_and_serves_from_anywhere(wheel, tmp_path, pg
           "--admin", "--password-stdin"], cwd=run, env=env, input=PASSWORD + "\n")  # fmt: skip
     _run([str(bin_dir / "supportdesk"), "seed", "--tickets", "20"], cwd=run, env=env)
 
-    served = dict(env, SUPPORTDESK_HTTPS="0")
+    with _served(bin_dir, env, run, tmp_path / "g.log") as (browser, page, number):
+        assert f"<title>SD-{number} " in page.text  # the ticket the list linked to
+        stylesheet = browser.request(STYLESHEET.search(page.text).group(1))
+        assert stylesheet.status == 200
+        assert stylesheet.headers["Content-Type"].startswith("text/css")
+        assert stylesheet.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        health = browser.request("/health")
+        assert '"version"' in health.text
+
+
+@contextmanager
+def _served(bin_dir: Path, env: dict[str, str], run: Path, log: Path
+            ) -> Iterator[tuple[Browserless, Response, str]]:  # fmt: skip
+    """Serve the installed desk with its own gunicorn; log in; open a ticket from the list."""
     command = [str(bin_dir / "gunicorn"), "-c", "python:supportdesk.gunicorn_conf"]
-    with gunicorn(served, workers=1, log=tmp_path / "g.log", command=command, cwd=run) as server:
+    served = dict(env, SUPPORTDESK_HTTPS="0")
+    with gunicorn(served, workers=1, log=log, command=command, cwd=run) as server:
         browser = Browserless(server.url)
         browser.login("admin@example.org", PASSWORD)
         listing = browser.request("/tickets/")
@@ -127,13 +142,7 @@ def test_an_installed_desk_migrates_and_serves_from_anywhere(wheel, tmp_path, pg
         number = TICKET_LINK.search(listing.text).group(1)
         page = browser.request(f"/tickets/{number}")
         assert page.status == 200
-        assert f"SD-{number}" in page.text
-        stylesheet = browser.request(STYLESHEET.search(page.text).group(1))
-        assert stylesheet.status == 200
-        assert stylesheet.headers["Content-Type"].startswith("text/css")
-        assert stylesheet.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-        health = browser.request("/health")
-        assert '"version"' in health.text
+        yield browser, page, number
 
 
 def _previous_packaged_commit() -> str | None:
@@ -170,15 +179,7 @@ def test_upgrading_from_the_previous_wheel_keeps_the_data(wheel, tmp_path, pg_da
     _run([str(bin_dir / "supportdesk"), "db", "upgrade"], cwd=run, env=env)
     check = _run([str(bin_dir / "supportdesk"), "audit", "verify"], cwd=run, env=env)
     assert check.stdout.startswith("OK")
-    served = dict(env, SUPPORTDESK_HTTPS="0")
-    command = [str(bin_dir / "gunicorn"), "-c", "python:supportdesk.gunicorn_conf"]
-    with gunicorn(served, workers=1, log=tmp_path / "g.log", command=command, cwd=run) as server:
-        browser = Browserless(server.url)
-        browser.login("admin@example.org", PASSWORD)
-        listing = browser.request("/tickets/")
-        assert listing.status == 200
-        number = TICKET_LINK.search(listing.text).group(1)
-        assert browser.request(f"/tickets/{number}").status == 200
+    with _served(bin_dir, env, run, tmp_path / "g.log"):
         assert _count_tickets(run, env, bin_dir) == 30
 
 

@@ -89,11 +89,4 @@ def set_role_command(email: str, role: str) -> None:
 @click.argument("email")
 def reset_mfa_command(email: str) -> None:
     """Turn off EMAIL's two-step login (a lost phone); their sessions end."""
-
-    def reset(user: User) -> bool:
-        was_on = service.reset_mfa(user)
-        if was_on:
-            record_event("user.mfa_reset", entity=user)
-        return was_on
-
-    _change(email, reset, "two-step login reset, logged out everywhere", "reset-mfa")
+    _change(email, service.reset_mfa, "two-step login reset, logged out everywhere", "reset-mfa")

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from supportdesk.audit.listeners import record_event
 from supportdesk.db import utcnow
 from supportdesk.errors import ConflictError, DomainError
 from supportdesk.extensions import db
@@ -286,11 +287,13 @@ def unlock(user: User) -> bool:
 def reset_mfa(user: User) -> bool:
     """Reset a lost second factor (an admin's action); return whether MFA was on.
 
-    Every session of the user ends (the lost phone may be with someone holding a
-    session) and browsers trusted for the old enrolment are trusted no more. If their
-    role requires MFA they set it up again right after their next password login.
+    Audited as ``user.mfa_reset``. Every session of the user ends (the lost phone may be
+    with someone holding a session) and browsers trusted for the old enrolment are
+    trusted no more. If their role requires MFA they set it up again right after their
+    next password login.
     """
     was_on = mfa.disable(user)
     if was_on:
         end_sessions(user)
+        record_event("user.mfa_reset", entity=user)
     return was_on

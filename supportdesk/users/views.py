@@ -127,11 +127,5 @@ def unlock(user_id: int) -> ResponseReturnValue:
 @admin_required
 def reset_mfa(user_id: int) -> ResponseReturnValue:
     """Reset a user's two-step login (a lost phone): audited user.mfa_reset."""
-
-    def reset(user: User) -> bool:
-        was_on = service.reset_mfa(user)
-        if was_on:
-            record_event("user.mfa_reset", entity=user)
-        return was_on
-
-    return _lifecycle(user_id, reset, "two-step login reset; they set it up again at next login")
+    return _lifecycle(user_id, service.reset_mfa,
+                      "two-step login reset; they set it up again at next login")  # fmt: skip
