@@ -226,6 +226,8 @@ SETTINGS: dict[str, Setting] = {
     "MAX_TEXT_CHARS": Setting(int_setting(1_000, 10_000_000), 100_000),
     "INSTANCE_DIR": Setting(_text, None),  # None: Flask's instance folder
     "ATTACHMENT_DIR": Setting(_text, None),  # None: <instance>/attachments
+    # Where attachment files live: a folder (one host, or a shared mount) or the database.
+    "ATTACHMENT_STORAGE": Setting(_choice("filesystem", "database"), "filesystem"),
     "QUERY_STATS": Setting(_bool, None),  # None: on outside production
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),
     "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),

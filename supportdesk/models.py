@@ -1,6 +1,6 @@
 """Import every model so that the metadata (and Alembic) see all tables."""
 
-from supportdesk.attachments.models import Attachment
+from supportdesk.attachments.models import Attachment, AttachmentBlob
 from supportdesk.audit.models import AuditLog
 from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
@@ -20,6 +20,7 @@ from supportdesk.worker import WorkerBeat
 
 __all__ = [
     "Attachment",
+    "AttachmentBlob",
     "AuditLog",
     "FormToken",
     "AssignMode",

@@ -66,3 +66,19 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("xlsx",),
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": ("pptx",),
 }
+
+
+class AttachmentBlob(Base):
+    """One chunk of a stored file when ``SUPPORTDESK_ATTACHMENT_STORAGE=database``.
+
+    Content-addressed like the file store (one copy per SHA-256, shared by every row
+    with that content), cut into 1 MiB chunks so that a download streams chunk by chunk
+    and never holds a whole file in memory. Written in the upload's own transaction: a
+    rolled-back upload leaves no orphan behind.
+    """
+
+    __tablename__ = "attachment_blobs"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    chunk: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)

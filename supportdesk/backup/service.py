@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import current_app
 
-from supportdesk.attachments.service import storage_dir, store_lock
+from supportdesk.attachments.service import in_database, storage_dir, store_lock, stored_path
 from supportdesk.extensions import db
 from supportdesk.version import __version__
 
@@ -188,6 +188,8 @@ def create(target: Path, *, progress: Callable[[str], None] = print,
                     facts = _copy_sqlite(engine, work / "database.sqlite3", progress)
                     database_file = "database.sqlite3"
                 hashes = facts.pop("attachment_hashes")
+                if in_database():  # the files are rows of the dump already
+                    hashes = [h for h in hashes if stored_path(h).is_file()]  # older files
                 progress(f"Copying {len(hashes)} attachment file(s) …")
                 missing = _copy_attachments(store, work / "attachments", hashes, copy_progress)
             files: dict[str, str | None] = {database_file: None}
@@ -202,6 +204,7 @@ def create(target: Path, *, progress: Callable[[str], None] = print,
                 "database_file": database_file,
                 **facts,
                 "attachments": len(hashes) - len(missing),
+                "attachment_storage": current_app.config["ATTACHMENT_STORAGE"],
                 "attachments_missing_at_source": sorted(missing),
                 "files": {},
             }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, send_file
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from supportdesk.attachments.models import Attachment
-from supportdesk.attachments.service import stored_path
+from supportdesk.attachments.service import open_file
 from supportdesk.extensions import db
 from supportdesk.tickets.models import Ticket
 
@@ -28,17 +30,20 @@ def download(attachment_id: int) -> ResponseReturnValue:
     attachment, deleted_at = row
     if deleted_at is not None and not current_user.is_admin:
         abort(404, "There is no such attachment.")  # its ticket is in the trash
-    path = stored_path(attachment.sha256)
-    if not path.is_file():
+    stored = open_file(attachment.sha256)
+    if stored is None:
         abort(404, "The file is missing from storage; ask an admin to check the server.")
     response = send_file(
-        path,
+        stored,
         mimetype=attachment.content_type,
         as_attachment=not attachment.is_inline_image,
         download_name=attachment.download_name,
-        conditional=True,
+        conditional=isinstance(stored, Path),  # ranges from a file; a stream from the database
+        etag=attachment.sha256,
         max_age=0,
     )
+    if not isinstance(stored, Path):
+        response.content_length = attachment.size
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -17,7 +17,7 @@ from flask import Flask, current_app
 
 from supportdesk import events, worker
 from supportdesk.attachments.models import Attachment
-from supportdesk.attachments.service import stored_path
+from supportdesk.attachments.service import read_file
 from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.db import db, utcnow
 from supportdesk.errors import DomainError
@@ -239,7 +239,7 @@ def _outgoing(message: MailMessage, ticket: Ticket) -> compose.Outgoing:
 
 def _file(attachment: Attachment) -> bytes:
     try:
-        return stored_path(attachment.sha256).read_bytes()
+        return read_file(attachment.sha256)
     except OSError:  # storage not mounted, or restored later: try again, say which file
         raise worker.TemporaryFailure(
             f"the attachment {attachment.filename!r} is missing from storage"
