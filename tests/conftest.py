@@ -47,6 +47,7 @@ HEAVY_FILES = (
     "tests/test_pitr.py",
     "tests/test_install.py",
     "tests/test_nginx.py",
+    "tests/test_two_hosts.py",
 )
 
 

@@ -33,11 +33,26 @@ class Browserless:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
         )
 
-    def request(self, path: str, data: dict[str, object] | None = None) -> Response:
-        body = None
-        if data is not None:
+    def request(self, path: str, data: dict[str, object] | None = None, *,
+                files: dict[str, tuple[str, bytes]] | None = None) -> Response:  # fmt: skip
+        """GET, or POST ``data`` (urlencoded, or multipart with ``files``: name -> (filename,
+        content))."""
+        body, headers = None, {}
+        if files:
+            boundary = "----supportdesk-test-boundary"
+            parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n"
+                     f"{v}\r\n".encode() for k, v in (data or {}).items()]  # fmt: skip
+            for field_name, (filename, content) in files.items():
+                parts.append(f"--{boundary}\r\nContent-Disposition: form-data; "
+                             f"name=\"{field_name}\"; filename=\"{filename}\"\r\n"
+                             "Content-Type: application/octet-stream\r\n\r\n".encode()
+                             + content + b"\r\n")  # fmt: skip
+            body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        elif data is not None:
             body = urllib.parse.urlencode(data, doseq=True).encode()
-        request = urllib.request.Request(self.base_url + path, data=body)  # noqa: S310  (loopback)
+        request = urllib.request.Request(self.base_url + path, data=body,  # noqa: S310  (loopback)
+                                         headers=headers)  # fmt: skip
         try:
             with self.opener.open(request, timeout=30) as response:
                 return Response(response.status, response.read().decode(), None,
