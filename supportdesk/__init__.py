@@ -68,11 +68,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from supportdesk import assets, cli, errors, observability, web
+    from supportdesk import assets, cli, errors, observability, replicas, web
     from supportdesk.auth import account, resets
     from supportdesk.mail import service as mail
     from supportdesk.proxy import TrustedProxies
 
+    replicas.init_app(app, app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     mail.init_app(app)
     resets.init_app(app)
     web.init_app(app)

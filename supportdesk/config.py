@@ -130,6 +130,17 @@ def _smtp_url(name: str, raw: Any) -> str:
     return _server_url(name, str(raw).strip(), SMTP_SCHEMES, shape)
 
 
+def _replica_urls(name: str, raw: Any) -> tuple[str, ...]:
+    """Check a comma-separated list of PostgreSQL URLs."""
+    urls = tuple(part.strip() for part in str(raw).split(",") if part.strip())
+    for url in urls:
+        if not url.startswith("postgresql"):
+            raise ConfigError(f"{PREFIX}{name}: replicas are PostgreSQL streaming replicas "
+                              f"(postgresql+psycopg2://…), got {url.split(':')[0]!r}")  # fmt: skip
+        _database_url(name, url)
+    return urls
+
+
 def _base_url(name: str, raw: Any) -> str:
     """Check ``https://desk.acme.example`` (a path prefix is allowed; no query, no user)."""
     text = str(raw).strip().rstrip("/")
@@ -213,6 +224,10 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "ENV": Setting(_choice(*ENVIRONMENTS), "development"),
     "DATABASE_URL": Setting(_database_url, None),  # None: SQLite in the instance folder
+    # Streaming replicas some read-only pages read from (PostgreSQL only).
+    "DATABASE_REPLICA_URLS": Setting(_replica_urls, ()),
+    "REPLICA_STICKY_S": Setting(int_setting(0, 3600), 5),
+    "REPLICA_MAX_LAG_S": Setting(int_setting(0, 86_400), 10),
     "SECRET_KEY": Setting(_text, None),
     "DB_POOL_SIZE": Setting(int_setting(1, 1000), 5),
     "DB_MAX_OVERFLOW": Setting(int_setting(0, 1000), 10),
@@ -306,6 +321,11 @@ def load_settings(
         values["QUERY_STATS"] = values["ENV"] != "production"
     if values["HTTPS"] is None:
         values["HTTPS"] = values["ENV"] == "production"
+    if values["DATABASE_REPLICA_URLS"] and not str(values["DATABASE_URL"] or "").startswith(
+        "postgresql"
+    ):
+        raise ConfigError(f"{PREFIX}DATABASE_REPLICA_URLS needs a PostgreSQL primary "
+                          f"({PREFIX}DATABASE_URL=postgresql+psycopg2://…)")  # fmt: skip
     if values["MFA_REQUIRED"] is None:
         values["MFA_REQUIRED"] = "admins" if values["ENV"] == "production" else "none"
     return values

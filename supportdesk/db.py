@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column
@@ -136,11 +137,28 @@ def string_enum(enum: type[Any], name: str, length: int) -> sa.Enum:
 # Models subclass Base directly (typed, and with our type map); the extension only needs
 # its metadata for Alembic. It lives here, beside the unit of work that commits it, so
 # nothing below the features needs the extensions module.
+# The engine of a read replica chosen for the reads inside ``replicas.reading_replica()``;
+# None (everywhere else): the primary.
+READ_FROM: ContextVar[Engine | None] = ContextVar("supportdesk_read_from", default=None)
+
+
+class RoutingSession(FlaskSession):
+    """Flask-SQLAlchemy's session, sending reads to a replica inside ``reading_replica()``."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None,
+                 bind: Any = None, **kwargs: Any) -> Any:  # fmt: skip
+        """Return the chosen replica's engine, or the usual bind."""
+        replica = READ_FROM.get()
+        if replica is not None and bind is None:
+            return replica
+        return super().get_bind(mapper, clause=clause, bind=bind, **kwargs)
+
+
 db = SQLAlchemy(
     metadata=Base.metadata,
-    # Only matters when the session is bound to a Connection that is already inside a
-    # transaction, which the test suite does to roll every test back.
-    session_options={"join_transaction_mode": "create_savepoint"},
+    # join_transaction_mode only matters when the session is bound to a Connection that
+    # is already inside a transaction, which the test suite does to roll every test back.
+    session_options={"join_transaction_mode": "create_savepoint", "class_": RoutingSession},
 )
 
 

@@ -55,6 +55,15 @@ MAIL_SEND_SECONDS = Histogram(
 MAIL_FAILURES = Counter(
     "supportdesk_mail_failures", "Failed delivery attempts, by class", ["class"]
 )
+REPLICA_LAG = Gauge(
+    "supportdesk_replica_lag_seconds",
+    "Replay lag of each read replica at its last check (-1: it did not answer)",
+    ["replica"], multiprocess_mode="mostrecent",
+)  # fmt: skip
+REPLICA_UP = Gauge(
+    "supportdesk_replica_up", "1 if the read replica answered its last check, else 0",
+    ["replica"], multiprocess_mode="mostrecent",
+)  # fmt: skip
 MAIL_PARKED = Gauge(
     "supportdesk_mail_parked",
     "Received messages parked for an admin (counted at scrape time)",

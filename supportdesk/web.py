@@ -31,6 +31,7 @@ from supportdesk.db import db
 from supportdesk.extensions import login_manager
 from supportdesk.proxy import VIA_PROXY
 from supportdesk.rendering import render_markdown, stored_markdown
+from supportdesk.replicas import note_write
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
 PUBLIC_ENDPOINTS = frozenset(
@@ -197,9 +198,13 @@ def _finish_response(response: Response) -> Response:
 
     _security_headers(response)
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    if (request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400
+            and current_user.is_authenticated):  # fmt: skip
+        note_write()  # read-your-writes: this user's next reads stay on the primary
     if current_app.config["QUERY_STATS"]:
         stats = querystats.current()
         response.headers["X-DB-Query-Count"] = str(stats.count)
+        response.headers["X-DB-Read-From"] = g.get("read_from", "primary")
         response.headers["X-DB-Query-Time-Ms"] = f"{stats.seconds * 1000:.2f}"
         started = g.get("request_started")
         if started is not None:

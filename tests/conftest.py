@@ -48,6 +48,7 @@ HEAVY_FILES = (
     "tests/test_install.py",
     "tests/test_nginx.py",
     "tests/test_two_hosts.py",
+    "tests/test_replica.py",
 )
 
 

@@ -50,6 +50,9 @@ def database() -> ResponseReturnValue:
         "checked_out": _call(pool, "checkedout"),
         "overflow": _call(pool, "overflow"),
     }
+    replicas = current_app.extensions.get("supportdesk_replicas")
+    if replicas is not None and replicas.replicas:
+        return jsonify(status="ok", pool=stats, replicas=replicas.status())
     return jsonify(status="ok", pool=stats)
 
 
