@@ -49,6 +49,7 @@ HEAVY_FILES = (
     "tests/test_nginx.py",
     "tests/test_two_hosts.py",
     "tests/test_replica.py",
+    "tests/test_pgbouncer.py",
 )
 
 
