@@ -35,6 +35,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sa_exc.TimeoutError, _database_unavailable)
     app.register_error_handler(sa_exc.OperationalError, _database_unavailable)
+    # "connection already closed": a connection killed under a request (a failover, a
+    # restart) that the driver noticed first; as transient as an OperationalError.
+    app.register_error_handler(sa_exc.InterfaceError, _database_unavailable)
     app.register_error_handler(InternalServerError, _internal_error)
     # The rate limiter's Redis away: refuse (503), never let logins through unlimited.
     app.register_error_handler(redis.exceptions.ConnectionError, _limiter_unavailable)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, session
@@ -26,6 +26,7 @@ from supportdesk.db import READ_FROM
 from supportdesk.metrics import REPLICA_LAG, REPLICA_UP, SCRAPE_REFRESHERS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CHECK_EVERY_S = 2.0
 DOWN_FOR_S = 5.0
 WROTE_KEY = "wrote_at"  # in the login session: when this user last wrote
@@ -124,6 +125,12 @@ def refresh_gauges() -> None:
 def note_write() -> None:
     """Remember that this user just wrote: their reads stay on the primary for a while."""
     session[WROTE_KEY] = time.time()
+
+
+def from_replica(rows: Iterable[T]) -> Iterator[T]:
+    """Iterate a lazy query (a streamed export) with its reads on a replica, if one may."""
+    with reading_replica():
+        yield from rows
 
 
 @contextmanager

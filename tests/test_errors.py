@@ -103,3 +103,18 @@ def test_an_unreachable_database_in_production_is_a_503_with_retry_after(
     for leak in ("127.0.0.1", "refused", "psycopg2", "Traceback", "agent@example.com\n"):
         assert leak not in text, leak
     assert "database unavailable (request req-db-8, POST /login)" in caplog.text
+
+
+def test_a_connection_closed_under_a_request_is_a_503_not_a_500(tmp_path, monkeypatch):
+    # psycopg2 says "connection already closed" (InterfaceError) when it noticed a killed
+    # connection before the server did: seen once as a 500 in the kill test under load.
+    app = make_app(f"sqlite:///{tmp_path}/x.db", tmp_path, TESTING=False)
+
+    @app.get("/closed")
+    def closed():
+        raise sa.exc.InterfaceError("SELECT 1", {}, Exception("connection already closed"))
+
+    monkeypatch.setattr(web, "PUBLIC_ENDPOINTS", web.PUBLIC_ENDPOINTS | {"closed"})
+    response = app.test_client().get("/closed")
+    assert response.status_code == 503
+    assert "Retry-After" in response.headers

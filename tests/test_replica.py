@@ -107,6 +107,12 @@ def test_reads_go_to_a_streaming_replica_and_fall_back(clusters):
     assert _search(reader, word) == ("replica0", False)
     assert reader.get("/reports/").headers["X-DB-Read-From"] == "replica0"
     assert reader.get("/audit/").headers["X-DB-Read-From"] == "replica0"
+    # Exports stream from the replica too: the paused one has no such ticket yet.
+    exported = reader.get("/tickets/export.csv", query_string={"q": word})
+    assert exported.status_code == 200
+    assert word not in exported.text
+    exported = writer.get("/tickets/export.csv", query_string={"q": word})
+    assert f"Printer {word}" in exported.text  # the writer's own write, from the primary
     # Plain lists stay on the primary.
     assert reader.get("/tickets/").headers["X-DB-Read-From"] == "primary"
 

@@ -25,7 +25,7 @@ from supportdesk.csvexport import stream_csv
 from supportdesk.db import unit_of_work
 from supportdesk.fields import DayField
 from supportdesk.policy import admin_required
-from supportdesk.replicas import reading_replica
+from supportdesk.replicas import from_replica, reading_replica
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 ID_MAX = 2**62  # larger numbers are no id, and overflow SQLite's integers
@@ -99,7 +99,7 @@ def export() -> ResponseReturnValue:
     """Stream the filtered log as CSV, in constant memory."""
     _, filters, _ = _filters()
 
-    rows = queries.export(filters, CSV_COLUMNS)
+    rows = from_replica(queries.export(filters, CSV_COLUMNS))
     headers = {"Content-Disposition": 'attachment; filename="audit.csv"',
                "Cache-Control": "no-store"}  # fmt: skip
     # stream_with_context: the rows are read while the response is sent, after the view

@@ -35,7 +35,7 @@ from supportdesk.macros import queries as macro_queries
 from supportdesk.macros import service as macros
 from supportdesk.paging import InvalidCursorError
 from supportdesk.policy import admin_required
-from supportdesk.replicas import reading_replica
+from supportdesk.replicas import from_replica, reading_replica
 from supportdesk.tickets import (
     conflicts,
     export,
@@ -123,7 +123,7 @@ def export_csv() -> ResponseReturnValue:
         abort(400, description="The export was not made. " + " ".join(problems))
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     headers = {"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"'}
-    rows = export.rows(filters, user_id=current_user.id)
+    rows = from_replica(export.rows(filters, user_id=current_user.id))
     return Response(
         stream_with_context(stream_csv(export.COLUMNS, rows, joined=export.JOINED_COLUMNS)),
         mimetype="text/csv",
