@@ -149,7 +149,7 @@ class RoutingSession(FlaskSession):
                  bind: Any = None, **kwargs: Any) -> Any:  # fmt: skip
         """Return the chosen replica's engine, or the usual bind."""
         replica = READ_FROM.get()
-        if replica is not None and bind is None:
+        if replica is not None and bind is None and not self._flushing:  # writes: primary
             return replica
         return super().get_bind(mapper, clause=clause, bind=bind, **kwargs)
 

@@ -199,6 +199,8 @@ def check_second_step(user: User, code: str, *, known_device: bool) -> str | Non
     accepts no code), except from the user's known device, as for passwords.
     """
     now = utcnow()
+    # Locked and re-read: two requests with the same code cannot both see it unused.
+    db.session.refresh(user, with_for_update=True)
     if not known_device and user.locked_at(now):
         return None
     method = mfa.verify(user, code) if user.is_active else None
