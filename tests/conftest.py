@@ -29,6 +29,7 @@ pytest_plugins = (
     "tests.smtp_sink",  # a real SMTP server on loopback: smtp_sink, tls_files
     "tests.mail.inbound_helpers",  # mail_in: the app as a desk that receives mail
     "tests.imap_server",  # a real IMAP server (Dovecot): imap_server, imap_mailbox
+    "tests.pg_cluster",  # scratch PostgreSQL clusters: scratch, postgresql_only
 )
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +81,17 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, log: Path,
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def wait_for_port(port: int, *, seconds: float = 20, alive: Callable[[], bool] | None = None
+                  ) -> None:  # fmt: skip
+    """Wait until something accepts connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert alive is None or alive(), f"the server for port {port} exited"
+            assert time.monotonic() < deadline, f"nothing listens on port {port}"
+            time.sleep(0.1)

@@ -8,10 +8,8 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +26,7 @@ from supportdesk.extensions import db
 from supportdesk.paths import STATIC
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD
-from tests.gunicorn_server import free_port, gunicorn
+from tests.gunicorn_server import free_port, gunicorn, wait_for_port
 from tests.http import hidden
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,17 +137,6 @@ class Client:
             connection.close()
 
 
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.1)
-
-
 def _multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
@@ -183,7 +170,7 @@ def test_the_desk_behind_nginx(desk, tls_files, tmp_path):
         upstream = int(server.url.rsplit(":", 1)[1])
         site = _site(https_port, http_port, upstream, cert, key)
         with nginx(site, tmp_path / "nginx"):
-            _wait_for(https_port)
+            wait_for_port(https_port)
             # Plain HTTP is sent to HTTPS.
             plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
             plain.request("GET", "/tickets/", headers={"Host": "localhost"})

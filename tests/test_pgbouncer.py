@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD
-from tests.gunicorn_server import free_port, gunicorn
+from tests.gunicorn_server import free_port, gunicorn, wait_for_port
 from tests.http import Browserless, hidden
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
@@ -58,15 +56,7 @@ def pgbouncer(desk, backend) -> Iterator[str]:
     process = subprocess.Popen([*as_postgres, PGBOUNCER, str(folder / "pgbouncer.ini")],  # noqa: S603
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, (folder / "pgbouncer.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "PgBouncer did not start"
-                time.sleep(0.1)
+        wait_for_port(port, alive=lambda: process.poll() is None)
         yield target.set(host="127.0.0.1", port=port, database="desk").render_as_string(
             hide_password=False
         )

@@ -8,14 +8,7 @@ and its audit chain verifies.
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import flask_migrate
 import pytest
@@ -26,71 +19,9 @@ from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD, make_app
-from tests.smtp_sink import free_port
+from tests.pg_cluster import Cluster, as_postgres
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
-
-BINDIRS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-
-
-@pytest.fixture
-def postgresql_only(backend):
-    if backend != "postgresql":
-        pytest.skip("point-in-time recovery is a PostgreSQL feature")
-    if not BINDIRS:
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
-
-
-def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run a server tool as the postgres user (initdb refuses root)."""
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + args, check=True,  # noqa: S603 - the test's own commands capture_output=True, text=True,
-                          timeout=120, **kwargs)  # fmt: skip
-
-
-class Cluster:
-    def __init__(self, root: Path, name: str) -> None:
-        self.bin = Path(BINDIRS[-1])
-        self.data = root / name
-        self.port = free_port()
-        self.socket = root
-        self.log = root / f"{name}.log"
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
-
-    def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.socket}")  # fmt: skip
-        _as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
-                      "-l", str(self.log), "-w", "-t", "60", "start"])  # fmt: skip
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            _as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                          "-w", "stop"])  # fmt: skip
-
-    def sql(self, statement: str, database: str = "postgres") -> object:
-        engine = sa.create_engine(self.url(database), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                result = connection.execute(sa.text(statement))
-                return result.scalar() if result.returns_rows else None
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture
-def scratch() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="supportdesk-pitr-"))
-    shutil.chown(root, "postgres") if os.geteuid() == 0 else None
-    clusters: list[Cluster] = []
-    try:
-        yield root, clusters
-    finally:
-        for cluster in clusters:
-            cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _titles(app) -> set[str]:
@@ -113,8 +44,8 @@ def test_recovery_to_a_point_in_time_keeps_what_came_before_and_nothing_after(sc
     archive = root / "archive"
     primary = Cluster(root, "primary")
     clusters.append(primary)
-    _as_postgres(["mkdir", str(archive)])
-    _as_postgres([str(primary.bin / "initdb"), "-D", str(primary.data), "-U", "postgres",
+    as_postgres(["mkdir", str(archive)])
+    as_postgres([str(primary.bin / "initdb"), "-D", str(primary.data), "-U", "postgres",
                   "--auth=trust", "--no-sync"])  # fmt: skip
     with (primary.data / "postgresql.conf").open("a") as conf:
         copy_wal = f"test ! -f {archive}/%f && cp %p {archive}/%f"
@@ -130,7 +61,7 @@ def test_recovery_to_a_point_in_time_keeps_what_came_before_and_nothing_after(sc
 
     # The base backup, as the docs' nightly job takes it.
     base = root / "base"
-    _as_postgres([str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p",
+    as_postgres([str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p",
                   str(primary.port), "-U", "postgres", "-D", str(base), "-X", "stream",
                   "--checkpoint=fast"])  # fmt: skip
 
@@ -154,12 +85,12 @@ def test_recovery_to_a_point_in_time_keeps_what_came_before_and_nothing_after(sc
     # Recover the base backup into a new cluster, up to the noted time.
     recovered = Cluster(root, "recovered")
     clusters.append(recovered)
-    _as_postgres(["cp", "-a", str(base), str(recovered.data)])
+    as_postgres(["cp", "-a", str(base), str(recovered.data)])
     with (recovered.data / "postgresql.auto.conf").open("a") as conf:
         conf.write(f"restore_command = 'cp {archive}/%f %p'\n"
                    f"recovery_target_time = '{target}'\n"
                    "recovery_target_action = 'promote'\n")  # fmt: skip
-    _as_postgres(["touch", str(recovered.data / "recovery.signal")])
+    as_postgres(["touch", str(recovered.data / "recovery.signal")])
     recovered.start()
     deadline = time.monotonic() + 60
     while recovered.sql("SELECT pg_is_in_recovery()"):

@@ -4,13 +4,8 @@ skipped without an error, and /health/database shows it."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import flask_migrate
 import pytest
@@ -21,25 +16,9 @@ from supportdesk.extensions import db
 from supportdesk.users.models import UserRole
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD, make_app
-from tests.test_pitr import BINDIRS, Cluster, _as_postgres
+from tests.pg_cluster import Cluster, as_postgres
 
-
-@pytest.fixture
-def clusters(backend) -> Iterator[tuple[Path, list[Cluster]]]:
-    if backend != "postgresql":
-        pytest.skip("streaming replicas are PostgreSQL's")
-    if not BINDIRS:
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="supportdesk-replica-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    started: list[Cluster] = []
-    try:
-        yield root, started
-    finally:
-        for cluster in started:
-            cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("postgresql_only")
 
 
 def _wait(condition, what: str, seconds: float = 30) -> None:
@@ -63,11 +42,11 @@ def _search(client, word: str) -> tuple[str, bool]:
     return response.headers["X-DB-Read-From"], listed
 
 
-def test_reads_go_to_a_streaming_replica_and_fall_back(clusters):
-    root, started = clusters
+def test_reads_go_to_a_streaming_replica_and_fall_back(scratch):
+    root, started = scratch
     primary = Cluster(root, "primary")
     started.append(primary)
-    _as_postgres([str(primary.bin / "initdb"), "-D", str(primary.data), "-U", "postgres",
+    as_postgres([str(primary.bin / "initdb"), "-D", str(primary.data), "-U", "postgres",
                   "--auth=trust", "--no-sync"])  # fmt: skip
     primary.start()
     primary.sql("CREATE DATABASE desk")
@@ -82,7 +61,7 @@ def test_reads_go_to_a_streaming_replica_and_fall_back(clusters):
 
     replica = Cluster(root, "replica")
     started.append(replica)
-    _as_postgres([str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p",
+    as_postgres([str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p",
                   str(primary.port), "-U", "postgres", "-D", str(replica.data), "-R",
                   "-X", "stream", "--checkpoint=fast"])  # fmt: skip
     replica.start()
