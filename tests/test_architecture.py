@@ -23,7 +23,8 @@ INFRASTRUCTURE = {"supportdesk.db", "supportdesk.extensions", "supportdesk.metri
                   "supportdesk.audit.auditable", "supportdesk.audit.listeners",
                   "supportdesk.audit.models", "supportdesk.audit.integrity",
                   "supportdesk.audit.service", "supportdesk.audit.cli",
-                  "supportdesk.audit.context"}  # fmt: skip
+                  "supportdesk.audit.context", "supportdesk.replicas", "supportdesk.proxy",
+                  "supportdesk.assets", "supportdesk.paths", "supportdesk.version"}  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:
