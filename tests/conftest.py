@@ -45,13 +45,10 @@ HEAVY_FILES = (
     "tests/test_resilience.py",
     "tests/mail/test_worker.py",
     "tests/test_backup.py",
-    "tests/test_pitr.py",
     "tests/test_install.py",
-    "tests/test_nginx.py",
-    "tests/test_two_hosts.py",
-    "tests/test_replica.py",
-    "tests/test_pgbouncer.py",
 )
+# The scratch-cluster, nginx, PgBouncer and two-host tests (~50 s, PostgreSQL only) run in
+# the PostgreSQL "rest" part: the heavy part was the longest of the three.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
