@@ -60,6 +60,14 @@ REPLICA_LAG = Gauge(
     "Replay lag of each read replica at its last check (-1: it did not answer)",
     ["replica"], multiprocess_mode="mostrecent",
 )  # fmt: skip
+REPLICA_POOL_CHECKED_OUT = Gauge(
+    "supportdesk_replica_pool_checked_out", "Connections to each read replica in use (all workers)",
+    ["replica"], multiprocess_mode="livesum",
+)  # fmt: skip
+REPLICA_POOL_SIZE = Gauge(
+    "supportdesk_replica_pool_size", "Pooled connections to each read replica (all workers)",
+    ["replica"], multiprocess_mode="livesum",
+)  # fmt: skip
 REPLICA_UP = Gauge(
     "supportdesk_replica_up", "1 if the read replica answered its last check, else 0",
     ["replica"], multiprocess_mode="mostrecent",

@@ -23,7 +23,13 @@ from flask import Flask, current_app, g, has_request_context, session
 
 from supportdesk import querystats
 from supportdesk.db import READ_FROM
-from supportdesk.metrics import REPLICA_LAG, REPLICA_UP, SCRAPE_REFRESHERS
+from supportdesk.metrics import (
+    REPLICA_LAG,
+    REPLICA_POOL_CHECKED_OUT,
+    REPLICA_POOL_SIZE,
+    REPLICA_UP,
+    SCRAPE_REFRESHERS,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,8 +114,9 @@ def init_app(app: Flask, engine_options: dict[str, Any]) -> None:
     options = dict(engine_options)
     options["connect_args"] = dict(options.get("connect_args", {}), connect_timeout=2)
     engines = [sa.create_engine(url, **options) for url in urls]
-    for engine in engines:  # their statements count in the query budgets too
+    for number, engine in enumerate(engines):  # their statements count in the budgets too
         querystats.install(engine, slow_ms=app.config["SLOW_QUERY_MS"])
+        _watch_pool(f"replica{number}", engine.pool)
     app.extensions["supportdesk_replicas"] = Replicas(engines)
     if engines and refresh_gauges not in SCRAPE_REFRESHERS:
         SCRAPE_REFRESHERS.append(refresh_gauges)
@@ -120,6 +127,17 @@ def refresh_gauges() -> None:
     replicas: Replicas | None = current_app.extensions.get("supportdesk_replicas")
     if replicas is not None:
         replicas.check_all()
+
+
+def _watch_pool(name: str, pool: Any) -> None:
+    """Keep the replica's pool gauges current (as observability does for the primary's)."""
+
+    def update(*args: Any) -> None:
+        REPLICA_POOL_SIZE.labels(name).set(pool.size())
+        REPLICA_POOL_CHECKED_OUT.labels(name).set(pool.checkedout())
+
+    for event_name in ("checkout", "checkin", "connect", "close", "invalidate"):
+        sa.event.listen(pool, event_name, update)
 
 
 def note_write() -> None:

@@ -9,6 +9,7 @@ import uuid
 
 import flask_migrate
 import pytest
+from prometheus_client import generate_latest
 
 from supportdesk.audit.context import acting_as
 from supportdesk.db import unit_of_work
@@ -107,6 +108,10 @@ def test_reads_go_to_a_streaming_replica_and_fall_back(scratch):
     assert _search(reader, word) == ("replica0", True)
     health = reader.get("/health/database").get_json()
     assert health["replicas"][0]["up"] is True
+    assert health["replicas"][0]["pool"]["size"] >= 1
+    metrics = generate_latest().decode()
+    assert 'supportdesk_replica_up{replica="replica0"} 1.0' in metrics
+    assert 'supportdesk_replica_pool_size{replica="replica0"}' in metrics
     assert 0 <= health["replicas"][0]["lag_seconds"] <= 10  # within REPLICA_MAX_LAG_S
 
     # A stopped replica: skipped, no error.
