@@ -45,6 +45,17 @@ class Cluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
 
+    def initdb(self) -> None:
+        """Make a new, empty cluster (trust authentication on loopback)."""
+        as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                     "--auth=trust", "--no-sync"])  # fmt: skip
+
+    def base_backup(self, target: Path, *options: str) -> None:
+        """``pg_basebackup`` of this (running) cluster into ``target``."""
+        as_postgres([str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port),
+                     "-U", "postgres", "-D", str(target), "-X", "stream", "--checkpoint=fast",
+                     *options])  # fmt: skip
+
     def start(self) -> None:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
                    f"-c unix_socket_directories={self.socket}")  # fmt: skip

@@ -45,8 +45,7 @@ def test_recovery_to_a_point_in_time_keeps_what_came_before_and_nothing_after(sc
     primary = Cluster(root, "primary")
     clusters.append(primary)
     as_postgres(["mkdir", str(archive)])
-    as_postgres([str(primary.bin / "initdb"), "-D", str(primary.data), "-U", "postgres",
-                  "--auth=trust", "--no-sync"])  # fmt: skip
+    primary.initdb()
     with (primary.data / "postgresql.conf").open("a") as conf:
         copy_wal = f"test ! -f {archive}/%f && cp %p {archive}/%f"
         conf.write(f"wal_level = replica\narchive_mode = on\narchive_command = '{copy_wal}'\n")
@@ -61,9 +60,7 @@ def test_recovery_to_a_point_in_time_keeps_what_came_before_and_nothing_after(sc
 
     # The base backup, as the docs' nightly job takes it.
     base = root / "base"
-    as_postgres([str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p",
-                  str(primary.port), "-U", "postgres", "-D", str(base), "-X", "stream",
-                  "--checkpoint=fast"])  # fmt: skip
+    primary.base_backup(base)
 
     client = app.test_client()
     client.post("/login", data={"email": "pitr@example.com", "password": PASSWORD})

@@ -17,7 +17,7 @@ from supportdesk.extensions import db
 from supportdesk.users.models import UserRole
 from supportdesk.users.service import create_user
 from tests.conftest import PASSWORD, make_app
-from tests.pg_cluster import Cluster, as_postgres
+from tests.pg_cluster import Cluster
 
 pytestmark = pytest.mark.usefixtures("postgresql_only")
 
@@ -47,8 +47,7 @@ def test_reads_go_to_a_streaming_replica_and_fall_back(scratch):
     root, started = scratch
     primary = Cluster(root, "primary")
     started.append(primary)
-    as_postgres([str(primary.bin / "initdb"), "-D", str(primary.data), "-U", "postgres",
-                  "--auth=trust", "--no-sync"])  # fmt: skip
+    primary.initdb()
     primary.start()
     primary.sql("CREATE DATABASE desk")
     setup = make_app(primary.url("desk"), root / "setup", TESTING=False)
@@ -62,9 +61,7 @@ def test_reads_go_to_a_streaming_replica_and_fall_back(scratch):
 
     replica = Cluster(root, "replica")
     started.append(replica)
-    as_postgres([str(primary.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p",
-                  str(primary.port), "-U", "postgres", "-D", str(replica.data), "-R",
-                  "-X", "stream", "--checkpoint=fast"])  # fmt: skip
+    primary.base_backup(replica.data, "-R")  # -R: a streaming standby of the primary
     replica.start()
     _wait(lambda: replica.sql("SELECT count(*) FROM users", "desk") == 2, "the replica")
 
