@@ -140,18 +140,24 @@ def test_restore_drill_while_the_desk_keeps_writing(seeded, new_database_url, tm
     download.close()
 
 
-@pytest.fixture
-def backup(desk, tmp_path):
-    app, _ = desk
+def back_up_one_file(app, target: Path) -> Path:
+    """Give the desk a user and a ticket with a file, back it up to ``target``; return the
+    backup folder."""
     with app.app_context(), acting_as("test"), unit_of_work():
         create_user(EMAIL, full_name="Bea Backup", password=PASSWORD)
     client = app.test_client()
     client.post("/login", data={"email": EMAIL, "password": PASSWORD})
     _ticket_with_file(client, 1)
-    result = app.test_cli_runner().invoke(args=["backup", "create", "--to", str(tmp_path / "b")])
+    result = app.test_cli_runner().invoke(args=["backup", "create", "--to", str(target)])
     assert result.exit_code == 0, result.output
-    (folder,) = (tmp_path / "b").glob("supportdesk-*")
-    return app, folder
+    (folder,) = target.glob("supportdesk-*")
+    return folder
+
+
+@pytest.fixture
+def backup(desk, tmp_path):
+    app, _ = desk
+    return app, back_up_one_file(app, tmp_path / "b")
 
 
 def _restore(app, folder, target, *extra):

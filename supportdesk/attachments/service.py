@@ -201,13 +201,6 @@ def _blob_exists(sha256: str) -> bool:
     ) is not None  # fmt: skip
 
 
-def has_file(sha256: str) -> bool:
-    """Whether the content ``sha256`` is in storage (either store, in database mode)."""
-    if in_database() and _blob_exists(sha256):
-        return True
-    return stored_path(sha256).is_file()
-
-
 def read_file(sha256: str) -> bytes:
     """Return a stored file whole (mail attachments; bounded by the upload limit).
 

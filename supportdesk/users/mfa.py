@@ -8,7 +8,6 @@ for the QR code (pure Python, renders SVG, so no image service and no external r
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
 import time
@@ -170,11 +169,6 @@ def verify(user: User, code: str) -> str | None:
     return "recovery"
 
 
-def current_code(secret: str, at: dt.datetime | None = None) -> str:
-    """Return the code an app shows at ``at`` (tests use it)."""
-    return pyotp.TOTP(secret).at(at or utcnow())
-
-
 def _digits(code: str) -> str | None:
     compact = code.replace(" ", "")
     return compact if len(compact) == 6 and compact.isascii() and compact.isdigit() else None
@@ -196,8 +190,7 @@ def _matching_step(secret: str, code: str, *, after: int | None) -> int | None:
 
 
 def _new_recovery_code() -> str:
-    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))  # ~59 bits
-    return raw
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))  # ~59 bits
 
 
 def format_recovery_code(code: str) -> str:

@@ -14,13 +14,9 @@ from werkzeug.test import encode_multipart
 
 from supportdesk.attachments import service
 from supportdesk.attachments.models import Attachment, AttachmentBlob
-from supportdesk.audit.context import acting_as
-from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
-from supportdesk.users.service import create_user
-from tests.conftest import PASSWORD
 from tests.factories import TicketFactory
-from tests.test_backup import EMAIL, _ticket_with_file
+from tests.test_backup import back_up_one_file
 
 BIG = (b"0123456789abcdef" * 65536) * 2 + b"tail"  # 2 MiB + 4 bytes: three chunks
 
@@ -154,14 +150,7 @@ def test_a_backup_of_a_database_desk_carries_the_files_in_its_dump(desk, tmp_pat
                                                                    new_database_url):  # fmt: skip
     app, _ = desk
     app.config["ATTACHMENT_STORAGE"] = "database"
-    with app.app_context(), acting_as("test"), unit_of_work():
-        create_user(EMAIL, full_name="Bea Backup", password=PASSWORD)
-    client = app.test_client()
-    client.post("/login", data={"email": EMAIL, "password": PASSWORD})
-    _ticket_with_file(client, 3)
-    made = app.test_cli_runner().invoke(args=["backup", "create", "--to", str(tmp_path / "b")])
-    assert made.exit_code == 0, made.output
-    (folder,) = (tmp_path / "b").glob("supportdesk-*")
+    folder = back_up_one_file(app, tmp_path / "b")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["attachment_storage"] == "database"
     assert manifest["tables"]["attachment_blobs"]["rows"] == 1
