@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ class Scenario:
     server_p50_ms: float
     floor_ms: float
     ratio_to_floor: float
+    # Median server time per part of the app's Server-Timing (db, view, tpl, rest):
+    # where a page's time goes, without the load driver's queueing.
+    split_ms: dict[str, float] = field(default_factory=dict)
 
 
 def summarize(
@@ -62,6 +66,7 @@ def summarize(
     sql_ms: Sequence[float],
     server_ms: Sequence[float],
     floor_ms: float,
+    splits: Sequence[dict[str, float]] = (),
 ) -> Scenario:
     """Turn raw measurements into a :class:`Scenario`.
 
@@ -86,7 +91,46 @@ def summarize(
         server_p50_ms=server_p50,
         floor_ms=floor_ms,
         ratio_to_floor=server_p50 / floor_ms if floor_ms > 0 else math.nan,
+        split_ms={
+            part: percentile([split.get(part, 0.0) for split in splits], 50) for part in SPLIT_PARTS
+        }
+        if splits
+        else {},  # fmt: skip
     )
+
+
+SPLIT_PARTS = ("db", "view", "tpl", "rest")
+
+
+def parse_server_timing(header: str) -> dict[str, float]:
+    """Return ``{"app": 12.3, "db": 2.1, ...}`` from a ``Server-Timing`` header value."""
+    parts: dict[str, float] = {}
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur":
+                with contextlib.suppress(ValueError):
+                    parts[name.strip()] = float(value)
+    return parts
+
+
+def render_split_table(scenarios: Sequence[Scenario]) -> str:
+    """Return the server time split (median ms per part, and each part's share)."""
+    titles = {"db": "SQL", "view": "view (ORM rows, forms, logic)", "tpl": "templates",
+              "rest": "rest (hooks, session, routing)"}  # fmt: skip
+    header = "| scenario | server p50 ms | " + " | ".join(titles[p] for p in SPLIT_PARTS) + " |"
+    rule = "|---|---|" + "|".join("---" for _ in SPLIT_PARTS) + "|"
+    rows = []
+    for scenario in scenarios:
+        if not scenario.split_ms:
+            continue
+        total = sum(scenario.split_ms.values()) or math.nan
+        cells = [f"{scenario.split_ms[p]:.2f} ({scenario.split_ms[p] / total:.0%})"
+                 for p in SPLIT_PARTS]  # fmt: skip
+        rows.append(f"| {scenario.name} | {scenario.server_p50_ms:.1f} | " + " | ".join(cells)
+                    + " |")  # fmt: skip
+    return "\n".join([header, rule, *rows])
 
 
 def render_table(scenarios: Sequence[Scenario]) -> str:
@@ -123,6 +167,10 @@ def write_results(
         + f". Peak worker RSS: {meta['worker_rss_mb']:.0f} MB.",
         "",
         render_table(scenarios),
+        "",
+        "Server time split (median ms of each part of the app's `Server-Timing` header):",
+        "",
+        render_split_table(scenarios),
         "",
     ]
     md_path.write_text("\n".join(lines))

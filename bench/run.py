@@ -33,7 +33,14 @@ from aiosmtpd.controller import Controller
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import Scenario, render_table, summarize, update_readme, write_results  # noqa: E402
+from bench.report import (  # noqa: E402
+    Scenario,
+    parse_server_timing,
+    render_table,
+    summarize,
+    update_readme,
+    write_results,
+)
 
 BIN = Path(sys.executable).parent
 TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
@@ -372,6 +379,7 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
     statements: list[int] = []
     sql_ms: list[float] = []
     server_ms: list[float] = []
+    splits: list[dict[str, float]] = []
     errors = [0]
     lock = threading.Lock()
     paths = scenario_paths(inputs)
@@ -435,9 +443,10 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
                 latencies.append(elapsed)
                 statements.append(int(response.headers.get("X-DB-Query-Count", "0")))
                 sql_ms.append(float(response.headers.get("X-DB-Query-Time-Ms", "0")))
-                timing = re.search(r"app;dur=([\d.]+)", response.headers.get("Server-Timing", ""))
-                if timing:
-                    server_ms.append(float(timing.group(1)))
+                timing = parse_server_timing(response.headers.get("Server-Timing", ""))
+                if "app" in timing:
+                    server_ms.append(timing.pop("app"))
+                    splits.append(timing)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONCURRENCY)]
     for thread in threads:
@@ -446,7 +455,7 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
         thread.join(timeout=WARMUP + DURATION + 60)
     return summarize(name, latencies, seconds=DURATION, errors=errors[0],
                      statements=statements, sql_ms=sql_ms, server_ms=server_ms,
-                     floor_ms=inputs.floors.get(name, 0.0))  # fmt: skip
+                     floor_ms=inputs.floors.get(name, 0.0), splits=splits)  # fmt: skip
 
 
 class CountingSink:

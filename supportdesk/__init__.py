@@ -18,6 +18,7 @@ from supportdesk.config import (
     resolve_secret_key,
 )
 from supportdesk.paths import MIGRATIONS, STATIC, TEMPLATES
+from supportdesk.timing import TimedFlask
 from supportdesk.version import __version__
 
 __all__ = ["ConfigError", "__version__", "create_app"]
@@ -33,7 +34,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     :raises ConfigError: a setting is missing or invalid.
     """
     values = load_settings(os.environ, overrides)
-    app = Flask(
+    app = TimedFlask(
         __name__,
         instance_relative_config=True,
         # The data folder (SQLite file, attachments, outbox, generated key) unless each is
@@ -68,7 +69,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from supportdesk import assets, cli, errors, observability, replicas, web
+    from supportdesk import assets, cli, errors, observability, replicas, timing, web
     from supportdesk.auth import account, resets
     from supportdesk.mail import service as mail
     from supportdesk.proxy import TrustedProxies
@@ -77,6 +78,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     resets.init_app(app)
     web.init_app(app)
+    timing.init_app(app)
     account.init_app(app)
     assets.init_app(app)
     app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]

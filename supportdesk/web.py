@@ -24,7 +24,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
-from supportdesk import querystats
+from supportdesk import querystats, timing
 from supportdesk.assets import YEAR_SECONDS
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
 from supportdesk.db import db
@@ -77,6 +77,7 @@ def _from_trusted_proxy() -> bool:
 def _start_request() -> None:
     g.request_started = time.perf_counter()
     querystats.reset()
+    timing.reset()
     # A proxy's request id is kept only from a trusted proxy (SUPPORTDESK_TRUSTED_PROXIES),
     # and only if short and plain: it ends up in logs, audit rows and headers. A client
     # choosing its own id could make its requests look like someone else's.
@@ -208,8 +209,5 @@ def _finish_response(response: Response) -> Response:
         response.headers["X-DB-Query-Time-Ms"] = f"{stats.seconds * 1000:.2f}"
         started = g.get("request_started")
         if started is not None:
-            total = (time.perf_counter() - started) * 1000
-            response.headers["Server-Timing"] = (
-                f"app;dur={total:.2f}, db;dur={stats.seconds * 1000:.2f}"
-            )
+            response.headers["Server-Timing"] = timing.server_timing(time.perf_counter() - started)
     return response

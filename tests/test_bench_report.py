@@ -67,3 +67,18 @@ def test_results_files_and_readme(tmp_path):
     assert (
         readme.read_text() == "intro\n<!-- bench:start -->\nNEW TABLE\n<!-- bench:end -->\nrest\n"
     )
+
+
+def test_server_timing_split_is_parsed_and_tabled():
+    from bench.report import parse_server_timing, render_split_table
+
+    header = "app;dur=10.00, db;dur=2.50, view;dur=3.00, tpl;dur=4.00, rest;dur=0.50"
+    timing = parse_server_timing(header)
+    assert timing == {"app": 10.0, "db": 2.5, "view": 3.0, "tpl": 4.0, "rest": 0.5}
+    assert parse_server_timing("app;desc=x, db;dur=oops") == {}
+    server = [timing.pop("app")]
+    scenario = summarize("list", [12.0], seconds=1, errors=0, statements=[4], sql_ms=[2.5],
+                         server_ms=server, floor_ms=2.0, splits=[timing])  # fmt: skip
+    assert scenario.split_ms == {"db": 2.5, "view": 3.0, "tpl": 4.0, "rest": 0.5}
+    row = render_split_table([scenario]).splitlines()[2]
+    assert row == "| list | 10.0 | 2.50 (25%) | 3.00 (30%) | 4.00 (40%) | 0.50 (5%) |"

@@ -12,6 +12,22 @@ def test_health_answers_without_login(client):
     assert response.headers["Server-Timing"].startswith("app;dur=")
 
 
+def test_server_timing_splits_a_page_into_sql_view_templates_and_rest(agent_client):
+    from bench.report import parse_server_timing
+    from tests.factories import TicketFactory
+
+    ticket = TicketFactory()
+    response = agent_client.get(f"/tickets/{ticket.number}")
+    assert response.status_code == 200
+    parts = parse_server_timing(response.headers["Server-Timing"])
+    assert set(parts) == {"app", "db", "view", "tpl", "rest"}
+    assert parts["db"] > 0
+    assert parts["tpl"] > 0
+    assert abs(parts["db"] + parts["view"] + parts["tpl"] + parts["rest"] - parts["app"]) < 0.05
+    # Every part is the request's own: SQL time is the X-DB-Query-Time-Ms figure.
+    assert parts["db"] == float(response.headers["X-DB-Query-Time-Ms"])
+
+
 def test_database_health_reports_the_pool_to_monitoring_and_admins_only(
     app, monkeypatch, admin_client
 ):
