@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi:app
 export SUPPORTDESK_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: help install lock audit run run-new-password serve db-upgrade db-migrate test test-thorough test-sqlite test-postgresql lint lint-migrations fmt check bench profile clean
+.PHONY: help install lock audit run run-new-password serve db-upgrade db-migrate test test-thorough test-sqlite test-postgresql lint lint-migrations fmt check bench profile bench-chart clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -96,3 +96,6 @@ bench: install ## Benchmark at 1M tickets on PostgreSQL (BENCH_TICKETS=100000 fo
 
 profile: install ## Flame graphs of the bench pages (pyinstrument) into bench/profiles/
 	$(BIN)/python bench/profile.py
+
+bench-chart: install ## Chart server time against desk size (docs/scaling.svg) from bench/results/
+	$(BIN)/python bench/scaling.py

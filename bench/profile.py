@@ -6,7 +6,10 @@ app's own work is sampled) and writes, per scenario, ``bench/profiles/<name>.htm
 interactive flame graph) and ``<name>.txt`` (the call tree as text), plus the
 ``Server-Timing`` split of the profiled requests.
 
-Settings (environment): as `make bench`, and PROFILE_REQUESTS (300 per scenario).
+Settings (environment): as `make bench`, and PROFILE_REQUESTS (300 per scenario),
+PROFILE_SCENARIOS (comma-separated; the page scenarios by default), PROFILE_SHOW_ALL=1
+(library frames in the text tree too). The HTML files are large (tens of MB) and not
+committed; the text trees are.
 """
 
 from __future__ import annotations
@@ -35,13 +38,19 @@ from bench.run import (  # noqa: E402
 )
 
 REQUESTS = int(os.environ.get("PROFILE_REQUESTS", "300"))
-SCENARIOS = ("list", "list_filtered", "list_deep", "ticket", "edit", "comment", "search_rare")
+SCENARIOS = tuple(os.environ.get("PROFILE_SCENARIOS", "").split(",") if os.environ.get(
+    "PROFILE_SCENARIOS") else ("list", "list_filtered", "list_deep", "ticket", "edit", "comment",
+                               "search_rare"))  # fmt: skip
+SHOW_ALL = os.environ.get("PROFILE_SHOW_ALL") == "1"
+# PROFILE_TIMING_ONLY=1: no profiler, only the Server-Timing split (the profiler's own
+# overhead inflates Python-heavy parts several times over).
+TIMING_ONLY = os.environ.get("PROFILE_TIMING_ONLY") == "1"  # library frames too, in the text tree
 OUT = ROOT / "bench" / "profiles"
 
 
 def main() -> int:
     database_url, _ = prepare_database()
-    inputs = choose_inputs(database_url)
+    inputs = choose_inputs(database_url, floors=False)
     os.environ.update({k: v for k, v in app_env(database_url).items()
                        if k.startswith("SUPPORTDESK_")})  # fmt: skip
     from supportdesk import create_app
@@ -81,21 +90,26 @@ def main() -> int:
     for name in SCENARIOS:
         for i in range(30):  # warm caches, compiled templates and the connection pool
             assert send(name, i).status_code in (200, 303), name
-        profiler = Profiler(interval=0.0005)
+        profiler = Profiler(interval=0.001)
         splits: list[dict[str, float]] = []
-        profiler.start()
+        if not TIMING_ONLY:
+            profiler.start()
         for i in range(30, 30 + REQUESTS):
             response = send(name, i)
             splits.append(parse_server_timing(response.headers.get("Server-Timing", "")))
-        profiler.stop()
-        (OUT / f"{name}.html").write_text(profiler.output_html())
-        (OUT / f"{name}.txt").write_text(profiler.output_text(unicode=True, color=False))
+        if not TIMING_ONLY:
+            profiler.stop()
+            (OUT / f"{name}.html").write_text(profiler.output_html())
+            (OUT / f"{name}.txt").write_text(
+                profiler.output_text(unicode=True, color=False, show_all=SHOW_ALL)
+            )
         summary[name] = {
             part: round(percentile([s.get(part, 0.0) for s in splits], 50), 2)
             for part in ("app", *SPLIT_PARTS)
         }
         log(f"{name}: {summary[name]}")
-    (OUT / "split.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not TIMING_ONLY:
+        (OUT / "split.json").write_text(json.dumps(summary, indent=2) + "\n")
     log(f"flame graphs in {OUT.relative_to(ROOT)}/")
     return 0
 
