@@ -37,6 +37,7 @@ from supportdesk.paging import InvalidCursorError
 from supportdesk.policy import admin_required
 from supportdesk.replicas import from_replica, reading_replica
 from supportdesk.tickets import (
+    badges,
     conflicts,
     export,
     followers,
@@ -61,6 +62,7 @@ from supportdesk.tickets.forms import (
 from supportdesk.tickets.models import Ticket, TicketStatus
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+bp.record_once(lambda state: state.app.jinja_env.globals.update(badges.GLOBALS))
 
 ACTIVE = [TicketStatus.OPEN.value, TicketStatus.IN_PROGRESS.value,
           TicketStatus.WAITING_ON_CUSTOMER.value]  # fmt: skip
