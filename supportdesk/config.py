@@ -245,6 +245,8 @@ SETTINGS: dict[str, Setting] = {
     "ATTACHMENT_STORAGE": Setting(_choice("filesystem", "database"), "filesystem"),
     "QUERY_STATS": Setting(_bool, None),  # None: on outside production
     "SLOW_QUERY_MS": Setting(int_setting(0), 200),
+    # How long a computed report is shared with others asking for the same one; 0: never.
+    "REPORTS_MAX_AGE_S": Setting(int_setting(0, 86_400), 300),
     "LOG_LEVEL": Setting(_choice("debug", "info", "warning", "error"), "info"),
     "LOG_FORMAT": Setting(_choice("text", "json"), "text"),
     "METRICS_TOKEN": Setting(_text, None),  # None: GET /metrics is 404

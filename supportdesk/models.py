@@ -5,6 +5,7 @@ from supportdesk.audit.models import AuditLog
 from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
 from supportdesk.mail.models import MailDelivery, MailKind, MailMessage
+from supportdesk.reports.models import ReportSnapshot
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.formtokens import FormToken
 from supportdesk.tickets.models import (
@@ -30,6 +31,7 @@ __all__ = [
     "MailKind",
     "MailMessage",
     "Macro",
+    "ReportSnapshot",
     "MacroTag",
     "Counter",
     "Tag",

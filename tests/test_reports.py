@@ -192,8 +192,9 @@ def test_the_page_shows_charts_with_their_numbers_in_a_fixed_number_of_queries(d
     assert script_risks(text) == []
     # The session's user, filter options, status x priority counts, created per day,
     # resolved per day, backlog at the start, 2 duration stats, assignees (open, resolved,
-    # names), top tags, overdue, weekly ranks: 14, whatever the size of the desk.
-    assert response.headers["X-DB-Query-Count"] == "14"
+    # names), top tags, overdue, weekly ranks: 14, whatever the size of the desk; and the
+    # shared snapshot's lookup, storing it and dropping day-old ones: 17.
+    assert response.headers["X-DB-Query-Count"] == "17"
 
 
 @pytest.mark.parametrize(
@@ -219,3 +220,88 @@ def test_chart_scales_are_round_numbers():
     ]  # fmt: skip
     chart = charts.line_chart({START: 0, END: 10})
     assert chart.points == "225.0,192.0 547.0,12.0"  # two days: centres of two halves
+
+
+REPORT_ARGS = {"date_from": "2026-03-02", "date_to": "2026-03-15"}
+
+
+def _figures(text):
+    """The page without its freshness line (the part a shared report must repeat)."""
+    import re
+
+    return re.sub(r'<p class="muted" id="report-freshness">.*?</p>', "", text, flags=re.S)
+
+
+def test_a_report_is_shared_until_its_maximum_age_then_computed_again(desk, agent_client, app):
+    from supportdesk.reports.models import ReportSnapshot
+
+    first = agent_client.get("/reports/", query_string=REPORT_ARGS)
+    # Computed: the snapshot lookup, the 14 statements, storing it and dropping old ones.
+    assert first.headers["X-DB-Query-Count"] == "17"
+    assert "Figures computed just now" in first.text
+    second = agent_client.get("/reports/", query_string=REPORT_ARGS)
+    # Shared: the session's user, the filter options and the snapshot.
+    assert second.headers["X-DB-Query-Count"] == "3"
+    assert "Figures as of" in second.text
+    assert _figures(second.text) == _figures(first.text)
+
+    # A change after the snapshot shows once the snapshot is older than the maximum age.
+    service.update_ticket(desk["tickets"][10], TicketEdit(status=S.RESOLVED), actor=desk["ana"])
+    db.session.commit()
+    assert _figures(agent_client.get("/reports/", query_string=REPORT_ARGS).text) == _figures(
+        first.text
+    )
+    snapshot = db.session.scalars(sa.select(ReportSnapshot)).one()
+    snapshot.computed_at -= dt.timedelta(seconds=app.config["REPORTS_MAX_AGE_S"] + 1)
+    db.session.commit()
+    third = agent_client.get("/reports/", query_string=REPORT_ARGS)
+    assert third.headers["X-DB-Query-Count"] == "17"
+    assert _figures(third.text) != _figures(first.text)
+
+
+def test_recompute_now_stores_fresh_figures_and_returns_to_the_plain_url(desk, agent_client):
+    from supportdesk.reports.models import ReportSnapshot
+
+    agent_client.get("/reports/", query_string=REPORT_ARGS)
+    before = db.session.scalars(sa.select(ReportSnapshot.computed_at)).one()
+    page = agent_client.get("/reports/", query_string=REPORT_ARGS).text
+    assert 'id="recompute"' in page
+    response = agent_client.get("/reports/", query_string={**REPORT_ARGS, "recompute": "y"})
+    assert response.status_code == 303
+    assert "recompute" not in response.headers["Location"]
+    assert "date_from=2026-03-02" in response.headers["Location"]
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(ReportSnapshot.computed_at)).one() > before
+
+
+def test_a_maximum_age_of_zero_always_computes_and_stores_nothing(desk, agent_client, app,
+                                                                  monkeypatch):  # fmt: skip
+    from supportdesk.reports.models import ReportSnapshot
+
+    monkeypatch.setitem(app.config, "REPORTS_MAX_AGE_S", 0)
+    for _ in range(2):
+        response = agent_client.get("/reports/", query_string=REPORT_ARGS)
+        assert response.headers["X-DB-Query-Count"] == "14"
+        assert 'id="report-freshness"' not in response.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReportSnapshot)) == 0
+
+
+@pytest.mark.parametrize(
+    "narrow", [{}, {"tag": "billing"}, {"assignee": "ben"}, {"assignee": "none"}]
+)
+def test_stored_figures_are_the_computed_ones_in_the_same_order(desk, narrow):
+    import json
+
+    from supportdesk.reports.snapshots import from_payload, scope_key, to_payload
+
+    tag_id = desk[narrow["tag"]].id if "tag" in narrow else None
+    assignee = narrow.get("assignee", "")
+    if assignee not in ("", "none"):
+        assignee = str(desk[assignee].id)
+    scope = ReportScope(START, END, tag_id=tag_id, assignee=assignee)
+    report = build_report(scope)
+    stored = from_payload(scope, json.loads(json.dumps(to_payload(report))))
+    assert stored == report
+    for name in ("by_status", "by_priority", "created_per_day", "backlog_per_day", "overdue"):
+        assert list(getattr(stored, name)) == list(getattr(report, name))
+    assert len({scope_key(scope), scope_key(ReportScope(START, END))}) == (2 if narrow else 1)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Optional, Regexp
 
 from supportdesk.db import utcnow
 from supportdesk.fields import DayField
-from supportdesk.replicas import reading_replica
 from supportdesk.reports import charts
-from supportdesk.reports.queries import ReportScope, build_report
+from supportdesk.reports.queries import ReportScope
+from supportdesk.reports.snapshots import report_for
 from supportdesk.tickets.forms import choices, optional_int
 from supportdesk.tickets.models import sla_hours
 from supportdesk.tickets.queries import filter_options
@@ -37,6 +38,7 @@ class ReportForm(FlaskForm):
         "Assignee",
         validators=[Optional(), Regexp(r"(none|\d{1,9})\Z", message="Choose a person or “none”.")],
     )
+    recompute = BooleanField("Recompute now")  # the freshness line's link
 
 
 @bp.get("/")
@@ -51,8 +53,14 @@ def index() -> ResponseReturnValue:
         for name, errors in form.errors.items()
     ]
     scope = _scope(form, problems)
-    with reading_replica():  # figures may lag a replica by seconds; nobody just wrote them
-        report = build_report(scope)
+    max_age_s = current_app.config["REPORTS_MAX_AGE_S"]
+    shared = report_for(scope, max_age_s=max_age_s, recompute=bool(form.recompute.data))
+    plain_args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "recompute"}
+    if form.recompute.data and not problems:
+        # Computed and stored: back to the plain URL, so a bookmark or a reload shares
+        # the figures again instead of recomputing them each time.
+        return redirect(url_for(".index", **plain_args), code=303)
+    report = shared.report
     created, resolved = report.created_per_day, report.resolved_per_day
     return render_template(
         "reports/index.html",
@@ -60,6 +68,10 @@ def index() -> ResponseReturnValue:
         options=options,
         problems=problems,
         report=report,
+        shared=shared,
+        max_age_s=max_age_s,
+        age_s=max(int((utcnow() - shared.computed_at).total_seconds()), 0),
+        recompute_args=plain_args,
         backlog_chart=charts.line_chart(report.backlog_per_day),
         flow_chart=charts.bar_chart(created, resolved),
         sla=sla_hours(),
