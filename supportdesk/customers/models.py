@@ -9,6 +9,11 @@ from supportdesk.audit.auditable import Auditable
 from supportdesk.db import Base, TimestampMixin, UTCDateTime, utcnow
 
 
+def customer_label(name: str, email: str) -> str:
+    """Return how lists name a customer: the name, else the email."""
+    return name or email
+
+
 class Customer(Auditable, TimestampMixin, Base):
     """Someone who writes to the desk; found by email (unique, ignoring case)."""
 
@@ -38,7 +43,7 @@ class Customer(Auditable, TimestampMixin, Base):
     @property
     def label(self) -> str:
         """The name, else the email (what lists show)."""
-        return self.name or self.email
+        return customer_label(self.name, self.email)
 
     def __repr__(self) -> str:
         return f"<Customer {self.id} {self.email}>"

@@ -34,7 +34,8 @@ class Listing:
     go_to: int | None = None
 
 
-def ticket_list(form: TicketFilterForm, *, user: Any, secret: str, sort_given: bool) -> Listing:
+def ticket_list(form: TicketFilterForm, *, user: Any, secret: str, sort_given: bool,
+                tags: list[queries.Option]) -> Listing:  # fmt: skip
     """Return the list for the (validated) filter form; problems say what was ignored."""
     problems = [
         f"{form[name].label.text}: {errors[0]} The filter was ignored."
@@ -48,10 +49,11 @@ def ticket_list(form: TicketFilterForm, *, user: Any, secret: str, sort_given: b
     ):
         return Listing(go_to=number)
     try:
-        page = queries.list_tickets(filters, user_id=user.id, secret=secret, cursor=cursor)
+        page = queries.list_tickets(filters, user_id=user.id, secret=secret, tags=tags,
+                                    cursor=cursor)  # fmt: skip
     except InvalidCursorError as exc:
         problems.append(str(exc))
-        page = queries.list_tickets(filters, user_id=user.id, secret=secret)
+        page = queries.list_tickets(filters, user_id=user.id, secret=secret, tags=tags)
     typed = filters.search
     if (
         typed is not None

@@ -96,7 +96,7 @@ def index() -> ResponseReturnValue:
     # A search may read from a replica (seconds of lag are harmless when looking for
     # words); the plain lists stay on the primary, where "Mine" must be exact at once.
     with reading_replica() if form.q.data else nullcontext():
-        listing = pages.ticket_list(form, user=current_user,
+        listing = pages.ticket_list(form, user=current_user, tags=options.tags,
                                     secret=current_app.config["SECRET_KEY"],
                                     sort_given="sort" in request.args)  # fmt: skip
     if listing.go_to is not None:  # "SD-1042" or "1042" in the box: straight to that ticket

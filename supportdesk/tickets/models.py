@@ -80,6 +80,13 @@ def due_at_for(priority: TicketPriority, created_at: dt.datetime) -> dt.datetime
     return created_at + dt.timedelta(hours=sla_hours()[TicketPriority(priority)])
 
 
+def is_overdue(status: TicketStatus, due_at: dt.datetime | None) -> bool:
+    """Whether a ticket of this status and due time is overdue now (still open, past due)."""
+    if status in FINISHED_STATUSES or due_at is None:
+        return False
+    return due_at < utcnow()
+
+
 _PRIORITY_RANKS = {p: i for i, p in enumerate(TicketPriority, start=1)}
 _PRIORITY_BY_RANK = {i: p for p, i in _PRIORITY_RANKS.items()}
 
@@ -267,9 +274,7 @@ class Ticket(Auditable, TimestampMixin, Base):
         The same rule in Python (with the clock) and in SQL:
         ``select(Ticket).where(Ticket.is_overdue)`` (served by the due-time index).
         """
-        if self.status in FINISHED_STATUSES or self.due_at is None:
-            return False
-        return self.due_at < utcnow()
+        return is_overdue(self.status, self.due_at)
 
     @is_overdue.inplace.expression
     @classmethod

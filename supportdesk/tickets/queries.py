@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, load_only, selectinload, undefer
+from sqlalchemy.orm import joinedload, selectinload, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from supportdesk import paging
 from supportdesk.attachments.models import Attachment
-from supportdesk.customers.models import Customer
+from supportdesk.customers.models import Customer, customer_label
 from supportdesk.db import SQLColumn
 from supportdesk.extensions import db
 from supportdesk.paging import InvalidCursorError
@@ -22,11 +23,13 @@ from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets import search as search_module
 from supportdesk.tickets.models import (
     OPEN_STATUSES,
+    TICKET_PREFIX,
     Comment,
     Ticket,
     TicketFollower,
     TicketPriority,
     TicketStatus,
+    is_overdue,
 )
 from supportdesk.users.models import User
 
@@ -89,11 +92,97 @@ class TicketFilters:
         )
 
 
+class ListedTag(NamedTuple):
+    """A tag as a list row shows it."""
+
+    id: int
+    name: str
+    colour: str
+
+
+class ListedRequester(NamedTuple):
+    """A requester as a list row shows it."""
+
+    email: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        """The name, else the email (as :attr:`Customer.label`)."""
+        return customer_label(self.name, self.email)
+
+
+@dataclass(slots=True)
+class ListedTicket:
+    """What a list row shows of a ticket: plain values read from one row, no ORM object.
+
+    Building ORM objects (identity map, eager loads, de-duplication) cost the list page
+    more than its SQL; the list only reads.
+    """
+
+    id: int
+    number: int
+    title: str
+    status: TicketStatus
+    priority: TicketPriority
+    due_at: dt.datetime | None
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+    version: int
+    assignee_name: str | None
+    requester: ListedRequester | None
+    tags: list[ListedTag] = field(default_factory=list)
+
+    @property
+    def reference(self) -> str:
+        """The number as staff say it, e.g. ``SD-1042``."""
+        return f"{TICKET_PREFIX}{self.number}"
+
+    @property
+    def is_deleted(self) -> bool:
+        """In the trash (admins list it with "include deleted")."""
+        return self.deleted_at is not None
+
+    @property
+    def is_overdue(self) -> bool:
+        """Open past its due time (the rule of :attr:`Ticket.is_overdue`)."""
+        return is_overdue(self.status, self.due_at)
+
+
+_ASSIGNEE = sa.orm.aliased(User, name="assignee")
+_REQUESTER = sa.orm.aliased(Customer, name="requester")
+# The row's first columns, in ListedTicket's order (then the requester's id).
+_LISTED = (
+    Ticket.id, Ticket.number, Ticket.title, Ticket.status, Ticket.priority, Ticket.due_at,
+    Ticket.updated_at, Ticket.deleted_at, Ticket.version, _ASSIGNEE.full_name,
+    _REQUESTER.email, _REQUESTER.name, Ticket.requester_id,
+    # The tags' ids ("3,17"), named from the desk's tags the page has already read: a
+    # statement of their own cost the list more than this subquery.
+    sa.select(sa.func.aggregate_strings(sa.cast(ticket_tags.c.tag_id, sa.String), ","))
+    .where(ticket_tags.c.ticket_id == Ticket.id)
+    .correlate(Ticket)
+    .scalar_subquery(),
+)  # fmt: skip
+_N = len(_LISTED)
+
+
+def _listed(row: Any, tags: dict[int, Option]) -> ListedTicket:
+    requester = ListedRequester(row[10], row[11]) if row[12] is not None else None
+    ticket = ListedTicket(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                          row[9], requester)  # fmt: skip
+    if row[13]:
+        # A tag made since the page read the desk's tags is left out of this one row.
+        named = [tags[int(i)] for i in row[13].split(",") if int(i) in tags]
+        ticket.tags = [ListedTag(o.id, o.label, o.colour or "") for o in
+                       sorted(named, key=lambda o: o.label)]  # fmt: skip
+    return ticket
+
+
 @dataclass
 class TicketRow:
     """One line of the list."""
 
-    ticket: Ticket
+    ticket: ListedTicket
     comment_count: int
     title_html: Any = None  # the title with <mark>ed matches (searches only)
     snippet_html: Any = None  # a fragment of the description around the matches
@@ -203,27 +292,11 @@ def _sort_columns(filters: TicketFilters) -> tuple[SQLColumn, ...]:
     return SORT_KEYS[filters.sort if filters.sort in SORT_KEYS else "created"]
 
 
-# What a list row shows, and nothing more: the description (and its HTML) can be long, and
-# the list never shows them; anything else touched on a listed ticket raises instead of
-# quietly costing a statement per row.
-LIST_LOADS = (
-    load_only(
-        Ticket.id, Ticket.number, Ticket.title, Ticket.status, Ticket.priority,
-        Ticket.assignee_id, Ticket.requester_id, Ticket.due_at, Ticket.created_at,
-        Ticket.updated_at, Ticket.deleted_at, Ticket.version, raiseload=True,
-    ),
-    joinedload(Ticket.assignee).load_only(User.id, User.full_name, raiseload=True),
-    joinedload(Ticket.requester).load_only(
-        Customer.id, Customer.email, Customer.name, raiseload=True
-    ),
-    selectinload(Ticket.tags),
-)  # fmt: skip
-
-
 def list_tickets(
-    filters: TicketFilters, *, user_id: int, secret: str, cursor: str | None = None
-) -> TicketPage:
-    """Return one page of tickets in two statements (rows, then their tags).
+    filters: TicketFilters, *, user_id: int, secret: str, tags: Sequence[Option],
+    cursor: str | None = None,
+) -> TicketPage:  # fmt: skip
+    """Return one page of tickets in one statement; ``tags`` (all of them) name the rows'.
 
     The rows statement carries each ticket's comment count and the capped total of
     matches as scalar subqueries, so the page costs the same for 1 or 25 rows. A search
@@ -250,25 +323,28 @@ def list_tickets(
     order_desc = descending if forward else not descending
     stmt = (
         sa.select(
-            Ticket,
+            *_LISTED,
             _comment_count().label("comment_count"),
             _capped_total(conditions, columns, candidates, descending).label("total"),
             *_extra_columns(user_id, columns, search),
         )  # fmt: skip
+        .select_from(Ticket)
+        .outerjoin(_ASSIGNEE, _ASSIGNEE.id == Ticket.assignee_id)
+        .outerjoin(_REQUESTER, _REQUESTER.id == Ticket.requester_id)
         .where(*conditions, *_keyset(columns, key, order_desc))
         .order_by(*[c.desc() if order_desc else c.asc() for c in columns])
         .limit(PAGE_SIZE + 1)
-        .options(*LIST_LOADS)
     )
-    result = list(db.session.execute(stmt).unique().all())
+    result = list(db.session.execute(stmt).all())
     more = len(result) > PAGE_SIZE
     result = result[:PAGE_SIZE]
     if not forward:
         result.reverse()
     n_keys = len(columns)
-    rows = [_row(r, n_keys) for r in result]
-    keys = [tuple(r[5 : 5 + n_keys]) for r in result]
-    total_count = result[0][2] if result else (0 if key is None else None)
+    by_id = {o.id: o for o in tags}
+    rows = [_row(r, n_keys, by_id) for r in result]
+    keys = [tuple(r[_N + 4 : _N + 4 + n_keys]) for r in result]
+    total_count = cast(int, result[0][_N + 1]) if result else (0 if key is None else None)
     has_next = more if forward else key is not None
     has_prev = (key is not None) if forward else more
     next_cursor = prev_cursor = None
@@ -342,12 +418,12 @@ def _extra_columns(user_id: int, columns: tuple[SQLColumn, ...],
     return extras
 
 
-def _row(result: Any, n_keys: int) -> TicketRow:
-    ticket, last_seen, followed = result[0], result[3], result[4]
-    row = TicketRow(ticket=ticket, comment_count=result[1])
+def _row(result: Any, n_keys: int, tags: dict[int, Option]) -> TicketRow:
+    ticket, last_seen, followed = _listed(result, tags), result[_N + 2], result[_N + 3]
+    row = TicketRow(ticket=ticket, comment_count=result[_N])
     row.unseen = bool(followed) and (last_seen is None or ticket.updated_at > last_seen)
-    if len(result) > 5 + n_keys:
-        title, snippet = result[5 + n_keys], result[6 + n_keys]
+    if len(result) > _N + 4 + n_keys:
+        title, snippet = result[_N + 4 + n_keys], result[_N + 5 + n_keys]
         row.title_html = search_module.marked(title) if title else None
         if snippet and search_module.MARK_START in snippet:
             row.snippet_html = search_module.marked(snippet)
