@@ -26,9 +26,14 @@ class PickerMacro:
 
 
 # The row type of a Select is spelled differently by SQLAlchemy 2.0 and 2.1: left open.
+# One constant select: the option lists' statement is built (and its cache key worked
+# out) once per process for it (tickets.queries.filter_options).
+OPTION_ROWS = sa.select(Macro.id.label("id"), Macro.name.label("label"))
+
+
 def option_rows() -> sa.Select:
     """Return ``(id, label)`` of every macro, for the ticket pages' option lists."""
-    return sa.select(Macro.id.label("id"), Macro.name.label("label"))
+    return OPTION_ROWS
 
 
 def for_picker() -> list[PickerMacro]:

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
@@ -453,6 +453,17 @@ def filter_options(*, macros: sa.Select | None = None) -> FilterOptions:
     :param macros: a select of ``(id, label)`` for the bulk bar's macro choice; the
         macros package provides it (this package knows no macro).
     """
+    options: dict[str, list[Option]] = {"tag": [], "user": [], "macro": []}
+    for row in db.session.execute(_options_statement(macros)):
+        options[row.kind].append(Option(row.id, row.label, row.colour))
+    for values in options.values():
+        values.sort(key=lambda o: o.label.lower())
+    return FilterOptions(tags=options["tag"], staff=options["user"], macros=options["macro"])
+
+
+@lru_cache(maxsize=4)
+def _options_statement(macros: sa.Select | None) -> sa.CompoundSelect:
+    """Return the options' UNION ALL, built once per ``macros`` select (a constant)."""
     tags_part = sa.select(
         sa.literal("tag").label("kind"), Tag.id, Tag.name.label("label"), Tag.colour
     )
@@ -465,12 +476,7 @@ def filter_options(*, macros: sa.Select | None = None) -> FilterOptions:
         rows = macros.subquery()
         parts.append(sa.select(sa.literal("macro").label("kind"), rows.c.id, rows.c.label,
                                sa.null().label("colour")))  # fmt: skip
-    options: dict[str, list[Option]] = {"tag": [], "user": [], "macro": []}
-    for row in db.session.execute(sa.union_all(*parts)):
-        options[row.kind].append(Option(row.id, row.label, row.colour))
-    for values in options.values():
-        values.sort(key=lambda o: o.label.lower())
-    return FilterOptions(tags=options["tag"], staff=options["user"], macros=options["macro"])
+    return sa.union_all(*parts)
 
 
 def _by_number(
