@@ -145,6 +145,16 @@ def note_write() -> None:
     session[WROTE_KEY] = time.time()
 
 
+def last_write_at() -> float:
+    """When this user's last successful form POST was (epoch seconds; 0 if never)."""
+    return float(session.get(WROTE_KEY, 0)) if has_request_context() else 0.0
+
+
+def wrote_recently() -> bool:
+    """Whether this user wrote within ``REPLICA_STICKY_S`` (their reads must show it)."""
+    return time.time() - last_write_at() < current_app.config["REPLICA_STICKY_S"]
+
+
 def from_replica(rows: Iterable[T]) -> Iterator[T]:
     """Iterate a lazy query (a streamed export) with its reads on a replica, if one may."""
     with reading_replica():
@@ -159,10 +169,9 @@ def reading_replica() -> Iterator[str]:
     """
     replicas: Replicas | None = current_app.extensions.get("supportdesk_replicas")
     config = current_app.config
-    fresh = has_request_context() and (
-        time.time() - float(session.get(WROTE_KEY, 0)) < config["REPLICA_STICKY_S"]
+    chosen = (
+        None if not replicas or wrote_recently() else replicas.choose(config["REPLICA_MAX_LAG_S"])
     )
-    chosen = None if not replicas or fresh else replicas.choose(config["REPLICA_MAX_LAG_S"])
     if chosen is None:
         yield "primary"
         return

@@ -462,6 +462,9 @@ class _PostgresWriter(_Writer):
         # vectors themselves are computed by the row triggers as COPY inserts.
         self._search_indexes = _search_indexes(connection) if fresh else []
         connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
+        # The desk's statement timeout (30 s) is for requests: at 5M tickets rebuilding
+        # the replies' full-text index alone takes longer, and the seed is one long load.
+        connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
         self._analyzed = False
         for index in self._deferred:
             index.drop(connection)

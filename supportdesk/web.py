@@ -199,9 +199,12 @@ def _finish_response(response: Response) -> Response:
 
     _security_headers(response)
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    # Read-your-writes: a signed-in user's successful POST keeps their next reads on the
+    # primary. "Signed in" is read from the session, not from current_user: after the
+    # view's commit the user object is expired, and asking it would cost a SELECT.
     if (request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400
-            and current_user.is_authenticated):  # fmt: skip
-        note_write()  # read-your-writes: this user's next reads stay on the primary
+            and "_user_id" in session):  # fmt: skip
+        note_write()
     if current_app.config["QUERY_STATS"]:
         stats = querystats.current()
         response.headers["X-DB-Query-Count"] = str(stats.count)

@@ -82,7 +82,12 @@ def test_reads_go_to_a_streaming_replica_and_fall_back(scratch):
     assert writer.get("/reports/").headers["X-DB-Read-From"] == "primary"
     # Anyone else's search and report are served by the paused replica: not there yet.
     assert _search(reader, word) == ("replica0", False)
-    assert reader.get("/reports/").headers["X-DB-Read-From"] == "replica0"
+    # (The writer's report was computed, on the primary, and shared: the reader asks for a
+    # new computation, which reads the replica.)
+    assert reader.get("/reports/").headers["X-DB-Read-From"] == "primary"
+    recomputed = reader.get("/reports/", query_string={"recompute": "y"})
+    assert recomputed.status_code == 303
+    assert recomputed.headers["X-DB-Read-From"] == "replica0"
     assert reader.get("/audit/").headers["X-DB-Read-From"] == "replica0"
     # Exports stream from the replica too: the paused one has no such ticket yet.
     exported = reader.get("/tickets/export.csv", query_string={"q": word})

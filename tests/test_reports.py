@@ -229,7 +229,8 @@ def _figures(text):
     """The page without its freshness line (the part a shared report must repeat)."""
     import re
 
-    return re.sub(r'<p class="muted" id="report-freshness">.*?</p>', "", text, flags=re.S)
+    figures = text.split("<h1>Reports</h1>", 1)[1].split("</main>", 1)[0]
+    return re.sub(r'<p class="muted" id="report-freshness">.*?</p>', "", figures, flags=re.S)
 
 
 def test_a_report_is_shared_until_its_maximum_age_then_computed_again(desk, agent_client, app):
@@ -305,3 +306,31 @@ def test_stored_figures_are_the_computed_ones_in_the_same_order(desk, narrow):
     for name in ("by_status", "by_priority", "created_per_day", "backlog_per_day", "overdue"):
         assert list(getattr(stored, name)) == list(getattr(report, name))
     assert len({scope_key(scope), scope_key(ReportScope(START, END))}) == (2 if narrow else 1)
+
+
+def test_who_wrote_after_the_figures_gets_them_recomputed(desk, login_as, app):
+    import re
+
+    from tests.conftest import PASSWORD
+
+    writer = login_as(desk["cy"])  # (a login is a write too: it comes first here)
+    other = app.test_client()
+    assert other.post("/login", data={"email": desk["ana"].email, "password": PASSWORD}
+                      ).status_code == 303  # fmt: skip
+    first = other.get("/reports/", query_string=REPORT_ARGS)
+    assert first.headers["X-DB-Query-Count"] == "17"  # computed (and stored)
+    assert writer.get("/reports/", query_string=REPORT_ARGS).headers["X-DB-Query-Count"] == "3"
+    ticket = desk["tickets"][10]  # Cy's open ticket: "open now" counts it
+    page = writer.get(f"/tickets/{ticket.number}")
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', page.text).group(1)
+    resolved = writer.post(f"/tickets/{ticket.number}/update",
+                           data={"status": "resolved", "assignee": desk["cy"].id,
+                                 "version": version})  # fmt: skip
+    assert resolved.status_code == 303
+    mine = writer.get("/reports/", query_string=REPORT_ARGS)
+    assert mine.headers["X-DB-Query-Count"] == "17"  # wrote after the figures: recomputed
+    assert _figures(mine.text) != _figures(first.text)
+    # The others share the new figures (computed after their own last write).
+    shared = other.get("/reports/", query_string=REPORT_ARGS)
+    assert shared.headers["X-DB-Query-Count"] == "3"
+    assert _figures(shared.text) == _figures(mine.text)

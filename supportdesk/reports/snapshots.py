@@ -50,16 +50,21 @@ def scope_key(scope: ReportScope) -> str:
     return f"{scope.start.isoformat()}|{scope.end.isoformat()}|tag={tag}|assignee={scope.assignee}"
 
 
-def report_for(scope: ReportScope, *, max_age_s: int, recompute: bool = False) -> SharedReport:
+def report_for(scope: ReportScope, *, max_age_s: int, recompute: bool = False,
+               not_before: dt.datetime | None = None) -> SharedReport:  # fmt: skip
     """Return the scope's figures: shared if computed within ``max_age_s``, else computed.
 
     ``max_age_s`` 0 always computes (and stores nothing); ``recompute`` computes and
-    replaces what is stored.
+    replaces what is stored; figures computed before ``not_before`` (the asker's last
+    write) are not shared with them.
     """
     key = scope_key(scope)
     if max_age_s > 0 and not recompute:
         row = db.session.get(ReportSnapshot, key)
-        if row is not None and utcnow() - row.computed_at <= dt.timedelta(seconds=max_age_s):
+        oldest = utcnow() - dt.timedelta(seconds=max_age_s)
+        if not_before is not None:
+            oldest = max(oldest, not_before)
+        if row is not None and row.computed_at >= oldest:
             return SharedReport(from_payload(scope, row.payload), row.computed_at,
                                 row.compute_ms, shared=True)  # fmt: skip
     computed_at = utcnow()

@@ -13,6 +13,7 @@ from wtforms.validators import Optional, Regexp
 
 from supportdesk.db import utcnow
 from supportdesk.fields import DayField
+from supportdesk.replicas import last_write_at
 from supportdesk.reports import charts
 from supportdesk.reports.queries import ReportScope
 from supportdesk.reports.snapshots import report_for
@@ -54,7 +55,11 @@ def index() -> ResponseReturnValue:
     ]
     scope = _scope(form, problems)
     max_age_s = current_app.config["REPORTS_MAX_AGE_S"]
-    shared = report_for(scope, max_age_s=max_age_s, recompute=bool(form.recompute.data))
+    # Figures computed before this user's last write (a ticket resolved, say) are not
+    # shared with them: they see what they wrote counted.
+    since = dt.datetime.fromtimestamp(last_write_at(), dt.UTC)
+    shared = report_for(scope, max_age_s=max_age_s, recompute=bool(form.recompute.data),
+                        not_before=since)  # fmt: skip
     plain_args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "recompute"}
     if form.recompute.data and not problems:
         # Computed and stored: back to the plain URL, so a bookmark or a reload shares
