@@ -50,7 +50,7 @@ def _plans_of(filters, user_id, cursor=None):
 
     sa.event.listen(connection, "before_cursor_execute", capture)
     try:
-        page = queries.list_tickets(filters, user_id=user_id, secret="s", cursor=cursor)
+        page = queries.list_tickets(filters, user_id=user_id, secret="s", tags=[], cursor=cursor)
     finally:
         sa.event.remove(connection, "before_cursor_execute", capture)
     plans = []
