@@ -65,8 +65,12 @@ def report_for(scope: ReportScope, *, max_age_s: int, recompute: bool = False,
         if not_before is not None:
             oldest = max(oldest, not_before)
         if row is not None and row.computed_at >= oldest:
-            return SharedReport(from_payload(scope, row.payload), row.computed_at,
-                                row.compute_ms, shared=True)  # fmt: skip
+            try:
+                report = from_payload(scope, row.payload)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass  # stored by another version of the desk (an upgrade): computed anew
+            else:
+                return SharedReport(report, row.computed_at, row.compute_ms, shared=True)
     computed_at = utcnow()
     started = time.perf_counter()
     with reading_replica():  # figures may lag a replica by seconds; nobody just wrote them
