@@ -24,7 +24,8 @@ INFRASTRUCTURE = {"supportdesk.db", "supportdesk.extensions", "supportdesk.metri
                   "supportdesk.audit.models", "supportdesk.audit.integrity",
                   "supportdesk.audit.service", "supportdesk.audit.cli",
                   "supportdesk.audit.context", "supportdesk.replicas", "supportdesk.proxy",
-                  "supportdesk.assets", "supportdesk.paths", "supportdesk.version"}  # fmt: skip
+                  "supportdesk.assets", "supportdesk.paths", "supportdesk.version",
+                  "supportdesk.timing"}  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:

@@ -82,3 +82,31 @@ def test_server_timing_split_is_parsed_and_tabled():
     assert scenario.split_ms == {"db": 2.5, "view": 3.0, "tpl": 4.0, "rest": 0.5}
     row = render_split_table([scenario]).splitlines()[2]
     assert row == "| list | 10.0 | 2.50 (25%) | 3.00 (30%) | 4.00 (40%) | 0.50 (5%) |"
+
+
+def test_scaling_keeps_the_latest_run_per_desk_size_and_charts_it(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from bench.scaling import FLAT, latest_runs, render_svg, render_table, size_of
+
+    assert (size_of(1_010_736), size_of(100_000), size_of(4_999_000)) == (
+        1_000_000, 100_000, 5_000_000)  # fmt: skip
+
+    def run(stamp, tickets, list_ms):
+        scenarios = [{"name": "list", "server_p50_ms": list_ms},
+                     {"name": "ticket", "server_p50_ms": float("nan")}]  # fmt: skip
+        data = {"dataset": {"tickets": tickets}, "scenarios": scenarios}
+        (tmp_path / f"{stamp}.json").write_text(json.dumps(data))
+
+    run("20261130-010000-a", 100_000, 9.0)
+    run("20261130-020000-b", 1_001_300, 11.0)
+    run("20261130-030000-c", 1_010_736, 12.0)  # the later 1M run wins
+    runs = latest_runs(tmp_path)
+    assert list(runs) == [100_000, 1_000_000]
+    table = render_table(runs).splitlines()
+    assert table[0] == "| scenario | 100k ms | 1M ms | growth |"
+    assert table[2] == "| list | 9.0 | 12.0 | 1.33× |"
+    assert not any(line.startswith("| ticket") for line in table)  # no figure: no row
+    svg = ET.fromstring(render_svg(runs, FLAT, "title"))  # noqa: S314 - our own output
+    assert svg.find("{http://www.w3.org/2000/svg}title").text == "title"
+    assert len(svg.findall("{http://www.w3.org/2000/svg}polyline")) == 1
