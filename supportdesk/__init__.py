@@ -60,6 +60,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=values["SESSION_IDLE_MINUTES"]),
         RATELIMIT_STORAGE_URI=values["RATELIMIT_STORAGE_URL"],
         RATELIMIT_HEADERS_ENABLED=True,
+        # The IETF draft's names (draft-ietf-httpapi-ratelimit-headers), not X-RateLimit-*.
+        RATELIMIT_HEADER_LIMIT="RateLimit-Limit",
+        RATELIMIT_HEADER_REMAINING="RateLimit-Remaining",
+        RATELIMIT_HEADER_RESET="RateLimit-Reset",
         # A CSRF token lives as long as the login session: an agent who keeps a reply
         # open over lunch must not lose it to an expired token.
         WTF_CSRF_TIME_LIMIT=None,
@@ -68,6 +72,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     _init_extensions(app)
     _register_blueprints(app)
+
+    from supportdesk.api import openapi
+    from supportdesk.api import views as api_views
+
+    openapi.init_app(app, api_views.bp)
+    app.register_blueprint(api_views.docs_bp)
 
     from supportdesk import assets, cli, errors, observability, replicas, timing, web
     from supportdesk.auth import account, resets

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from supportdesk import deploycheck, worker
+from supportdesk.api import cli as api_cli
 from supportdesk.attachments import cli as attachments_cli
 from supportdesk.audit import cli as audit_cli
 from supportdesk.audit.context import acting_as
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup_cli.group)
     app.cli.add_command(static_dir_command)
     app.cli.add_command(attachments_cli.group)
+    app.cli.add_command(api_cli.group)
 
 
 @click.command("static-dir")

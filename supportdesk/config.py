@@ -259,6 +259,7 @@ SETTINGS: dict[str, Setting] = {
     # Proxies whose X-Request-ID is kept (nginx's $request_id); from anyone else it is not.
     "TRUSTED_PROXIES": Setting(_networks, ()),
     "LOGIN_RATE_LIMIT": Setting(_rate_limit, "20 per minute"),
+    "API_RATE_LIMIT": Setting(_rate_limit, "600 per minute"),
     "LOGIN_ACCOUNT_RATE_LIMIT": Setting(_rate_limit, "5 per minute"),
     # Who needs a second factor (TOTP) after the password; None: admins in production.
     "MFA_REQUIRED": Setting(_choice("admins", "all", "none"), None),

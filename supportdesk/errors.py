@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import redis
 import sqlalchemy.exc as sa_exc
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from jinja2 import TemplateNotFound
@@ -44,14 +45,43 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(redis.exceptions.TimeoutError, _limiter_unavailable)
 
 
-def _limiter_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+def _limiter_unavailable(exc: Exception) -> ResponseReturnValue:
     log.error("rate limiter storage unavailable: %s", type(exc).__name__)
+    if is_api_request():
+        return problem(503, title="The desk is busy", detail="The rate limit cannot be "
+                       "checked just now; try again in a minute.",
+                       headers={"Retry-After": "30"})  # fmt: skip
     body, code = render_error(
         503, title="The desk is busy",
         message="Sign-ins are paused for a moment (the login limit cannot be checked). "
         "Try again in a minute.",
     )  # fmt: skip
     return body, code, {"Retry-After": "30"}
+
+
+API_PREFIX = "/api/"
+PROBLEM_JSON = "application/problem+json"
+
+
+def is_api_request() -> bool:
+    """Whether this request is the API's: its errors are problem details, never pages."""
+    return request.path.startswith(API_PREFIX)
+
+
+def problem(
+    code: int, *, title: str, detail: str = "", errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:  # fmt: skip
+    """Return an RFC 9457 problem details response (``errors``: field -> messages)."""
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": code,
+                               "detail": detail or title,
+                               "request_id": g.get("request_id") or ""}  # fmt: skip
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(
+        json.dumps(body), status=code, mimetype=PROBLEM_JSON, headers=headers
+    )
+    return response
 
 
 def render_error(code: int, *, title: str, message: str) -> tuple[str, int]:
@@ -63,9 +93,29 @@ def render_error(code: int, *, title: str, message: str) -> tuple[str, int]:
         return render_template("errors/generic.html", **context), code
 
 
+def _field_errors(exc: HTTPException) -> dict[str, list[str]] | None:
+    """Return the field map of a validation error (webargs puts it in ``exc.data``)."""
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    if not isinstance(messages, dict):
+        return None
+    found: dict[str, list[str]] = {}
+    for location in messages.values():  # {"json": {"title": [...]}, "query": {...}}
+        if isinstance(location, dict):
+            for name, errors in location.items():
+                found[str(name)] = (
+                    [str(e) for e in errors] if isinstance(errors, list) else [json.dumps(errors)]
+                )
+    return found
+
+
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     if exc.code is None or exc.code < 400:
         return exc.get_response()
+    if is_api_request():
+        headers = {k: v for k, v in exc.get_response().headers.items()
+                   if k in ("Retry-After", "Allow")}  # fmt: skip
+        return problem(exc.code, title=exc.name, detail=exc.description or "",
+                       errors=_field_errors(exc), headers=headers)  # fmt: skip
     body, code = render_error(exc.code, title=exc.name, message=exc.description or "")
     response = exc.get_response()
     response.set_data(body)
@@ -99,7 +149,7 @@ def _is_transient(exc: Exception) -> bool:
     return True
 
 
-def _database_unavailable(exc: Exception) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+def _database_unavailable(exc: Exception) -> ResponseReturnValue:
     if not _is_transient(exc):
         return _internal_error(InternalServerError(original_exception=exc))
     # The driver's message (never the statement or its parameters, which can hold
@@ -114,6 +164,9 @@ def _database_unavailable(exc: Exception) -> tuple[str, int] | tuple[str, int, d
         reason,
     )
     title, message = _explain(exc)
+    if is_api_request():
+        return problem(503, title=title, detail=message,
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
     # Rendering would look the user up (Flask-Login's template context), which needs the
     # database that just failed: the page is shown as to a visitor instead.
     g._login_user = current_app.login_manager.anonymous_user()  # type: ignore[attr-defined]  # Flask-Login sets it on the app
@@ -141,9 +194,15 @@ def _explain(exc: Exception) -> tuple[str, str]:
             "saved; please try again in a few seconds.")  # fmt: skip
 
 
-def _internal_error(exc: InternalServerError) -> tuple[str, int]:
+def _internal_error(exc: InternalServerError) -> ResponseReturnValue:
     original = exc.original_exception or exc
     log.error("unhandled error (request %s)", g.get("request_id"), exc_info=original)
+    if is_api_request():
+        return problem(
+            500,
+            title="Something went wrong",
+            detail="The error has been logged. Nothing you sent was saved.",
+        )
     return render_error(
         500,
         title="Something went wrong",

@@ -1,5 +1,6 @@
 """Import every model so that the metadata (and Alembic) see all tables."""
 
+from supportdesk.api.models import IdempotentRequest
 from supportdesk.attachments.models import Attachment, AttachmentBlob
 from supportdesk.audit.models import AuditLog
 from supportdesk.customers.models import Customer, ticket_ccs
@@ -16,10 +17,12 @@ from supportdesk.tickets.models import (
     TicketPriority,
     TicketStatus,
 )
-from supportdesk.users.models import PasswordReset, RecoveryCode, User, UserRole
+from supportdesk.users.models import ApiToken, PasswordReset, RecoveryCode, User, UserRole
 from supportdesk.worker import WorkerBeat
 
 __all__ = [
+    "ApiToken",
+    "IdempotentRequest",
     "Attachment",
     "AttachmentBlob",
     "AuditLog",

@@ -28,6 +28,7 @@ from supportdesk import querystats, timing
 from supportdesk.assets import YEAR_SECONDS
 from supportdesk.audit.context import AuditContext, reset_context, set_context, update_actor
 from supportdesk.db import db
+from supportdesk.errors import is_api_request
 from supportdesk.extensions import login_manager
 from supportdesk.proxy import VIA_PROXY
 from supportdesk.rendering import render_markdown, stored_markdown
@@ -134,6 +135,8 @@ def _require_login() -> ResponseReturnValue | None:
         "health."
     ):
         return None  # no session lookup (and no query) for assets, health checks, metrics
+    if is_api_request():
+        return None  # the API reads a bearer token, never the session cookie
     _expire_stale_session()
     if current_user.is_authenticated:
         update_actor(current_user.id, current_user.email)

@@ -19,7 +19,7 @@ class AuditContext:
 
     actor_id: int | None
     actor_label: str
-    source: str  # "web", "cli", "email" or "system"
+    source: str  # "web", "api", "cli", "email" or "system"
     request_id: str | None = None
     remote_addr: str | None = None
     actor_type: str = "user"  # or "customer": a customer's email (actor_id is None then)
@@ -49,11 +49,15 @@ def reset_context(token: Any) -> None:
     _current.reset(token)
 
 
-def update_actor(actor_id: int | None, actor_label: str) -> None:
-    """Change the actor of the current context (after a login in the same request)."""
+def update_actor(actor_id: int | None, actor_label: str, *, source: str | None = None) -> None:
+    """Change the actor of the current context (after a login in the same request).
+
+    ``source`` changes the channel too (``api`` for a request made with a token).
+    """
     context = _current.get()
     if context is not None:
-        _current.set(replace(context, actor_id=actor_id, actor_label=actor_label))
+        _current.set(replace(context, actor_id=actor_id, actor_label=actor_label,
+                             source=source or context.source))  # fmt: skip
 
 
 @contextmanager

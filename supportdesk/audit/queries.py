@@ -116,22 +116,23 @@ class AuditFilters:
         return conditions
 
 
-def page(filters: AuditFilters, *, before_id: int | None = None) -> tuple[list[Entry], int | None]:
+def page(filters: AuditFilters, *, before_id: int | None = None, limit: int = PAGE_SIZE
+         ) -> tuple[list[Entry], int | None]:  # fmt: skip
     """Return a page of entries, newest first, and the id to continue before (keyset)."""
     stmt = (
         sa.select(AuditLog, User.full_name)
         .outerjoin(User, User.id == AuditLog.actor_id)
         .where(*filters.where())
         .order_by(AuditLog.id.desc())
-        .limit(PAGE_SIZE + 1)
+        .limit(limit + 1)
     )
     if before_id is not None:
         stmt = stmt.where(AuditLog.id < before_id)
     rows = [
         Entry(log, name or log.actor_label or "system") for log, name in db.session.execute(stmt)
     ]
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    more = len(rows) > limit
+    rows = rows[:limit]
     return rows, (rows[-1].log.id if more and rows else None)
 
 

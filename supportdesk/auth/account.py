@@ -6,18 +6,35 @@ to this page until they have set it up.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from supportdesk.audit.listeners import record_event
 from supportdesk.auth import devices
-from supportdesk.auth.forms import ConfirmPasswordForm, EnableMfaForm, RenewCodesForm
-from supportdesk.db import unit_of_work
+from supportdesk.auth.forms import (
+    ConfirmPasswordForm,
+    EnableMfaForm,
+    RenewCodesForm,
+    RevokeTokenForm,
+    TokenForm,
+)
+from supportdesk.db import unit_of_work, utcnow
+from supportdesk.errors import DomainError, is_api_request
 from supportdesk.extensions import limiter
-from supportdesk.users import mfa
+from supportdesk.users import mfa, tokens
 from supportdesk.users import service as users_service
-from supportdesk.users.models import User
+from supportdesk.users.models import TokenScope, User
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -38,6 +55,8 @@ def init_app(app: Flask) -> None:
 
 def require_second_factor() -> ResponseReturnValue | None:
     """Send a logged-in user who must use MFA and has not set it up to the set-up page."""
+    if is_api_request():
+        return None  # a token's owner logged in with MFA to make it; the cookie is not read
     if not current_user.is_authenticated or request.endpoint in SETUP_ENDPOINTS:
         return None
     if request.endpoint is None or request.endpoint == "static":
@@ -164,3 +183,51 @@ def disable_mfa() -> ResponseReturnValue:
             return redirect(url_for(".security"), code=303)
         form.password.errors = [*form.password.errors, "That password is wrong."]
     return _manage_page(disable=form, code=422)
+
+
+def _tokens_page(form: TokenForm | None = None, made: tokens.NewToken | None = None,
+                 code: int = 200) -> ResponseReturnValue:  # fmt: skip
+    """Render the tokens page; a token just made is shown in this response only."""
+    user = _user()
+    now = utcnow()
+    rows = [(t, tokens.status_of(t, user, now)) for t in tokens.tokens_of(user)]
+    page = render_template("account/tokens.html", form=form or TokenForm(), rows=rows,
+                           made=made, revoke_form=RevokeTokenForm())  # fmt: skip
+    return page, code, NO_STORE
+
+
+@bp.get("/tokens")
+def tokens_page() -> ResponseReturnValue:
+    """Personal access tokens for the API: make one, see when each was last used, revoke."""
+    return _tokens_page()
+
+
+@bp.post("/tokens")
+def create_token() -> ResponseReturnValue:
+    """Make a token and show it once (it is stored hashed: it cannot be shown again)."""
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _tokens_page(form, code=422)
+    try:
+        with unit_of_work(expire=False):
+            made = tokens.create_token(_user(), name=form.name.data or "",
+                                       scope=TokenScope(form.scope.data),
+                                       expires_days=form.expires_days.data)  # fmt: skip
+    except DomainError as exc:
+        form.name.errors = [*form.name.errors, str(exc)]
+        return _tokens_page(form, code=422)
+    return _tokens_page(made=made)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    """Revoke one of my tokens (at once: its next request gets 401)."""
+    if not RevokeTokenForm().validate_on_submit():
+        return _tokens_page(code=400)
+    try:
+        with unit_of_work():
+            name = tokens.revoke(token_id, owner=_user()).name
+    except DomainError:
+        abort(404)
+    flash(f"The token “{name}” is revoked.", "success")
+    return redirect(url_for(".tokens_page"), code=303)

@@ -1,8 +1,17 @@
 """Login, password and two-step login forms."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 
 class LoginForm(FlaskForm):
@@ -63,3 +72,27 @@ class ResetPasswordForm(FlaskForm):
         "New password again",
         validators=[DataRequired(), EqualTo("new", message="The two new passwords differ.")],
     )
+
+
+class TokenForm(FlaskForm):
+    """A new personal access token for the API."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=80)],
+        description="What it is for, e.g. “monitoring” or “shop lookup”.",
+    )
+    scope = SelectField("Scope", choices=[
+        SelectChoice("read", "read — look only"),
+        SelectChoice("write", "write — also create and change tickets"),
+        SelectChoice("admin", "admin — also the audit trail (admins)"),
+    ], default="read")  # fmt: skip
+    expires_days = IntegerField(
+        "Expires after (days)",
+        validators=[Optional(), NumberRange(min=1, max=3650)],
+        description="Empty: never (revoke it when it is no longer used).",
+    )
+
+
+class RevokeTokenForm(FlaskForm):
+    """The revoke button (CSRF only)."""

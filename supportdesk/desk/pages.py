@@ -54,18 +54,8 @@ def ticket_list(form: TicketFilterForm, *, user: Any, secret: str, sort_given: b
     except InvalidCursorError as exc:
         problems.append(str(exc))
         page = queries.list_tickets(filters, user_id=user.id, secret=secret, tags=tags)
-    typed = filters.search
-    if (
-        typed is not None
-        and typed.usable
-        and not page.rows
-        and not cursor
-        and (not search.has_lexemes(typed))
-    ):
-        problems.append(
-            "The search has only very common words (like “the” or “and”), which are "
-            "not indexed; add a more specific word."
-        )
+    if not cursor and search.only_stop_words(filters.search, found=bool(page.rows)):
+        problems.append(search.STOP_WORDS_ONLY)
     return Listing(page=page, problems=problems)
 
 

@@ -136,6 +136,42 @@ def save_edit(
     return service.update_ticket(ticket, edit, actor=actor, expected_version=expected_version)
 
 
+def patch_ticket(
+    ticket: Ticket, changes: dict[str, Any], *, actor: User, expected_version: int
+) -> set[str]:
+    """Apply a partial update (the API's PATCH) under the rulebook; return what changed.
+
+    ``changes`` holds only the fields given: title, description, status, priority,
+    assignee_id (None: unassign), tag_ids, requester ("Name <email>"), cc (addresses).
+
+    :raises service.StaleTicketError: the ticket is no longer at ``expected_version``.
+    """
+    values: dict[str, Any] = {k: changes[k] for k in ("title", "description") if k in changes}
+    if "status" in changes:
+        values["status"] = TicketStatus(changes["status"])
+    if "priority" in changes:
+        values["priority"] = TicketPriority(changes["priority"])
+    if "assignee_id" in changes or "tag_ids" in changes:
+        assignee, tags = service.resolve_form_values(
+            assignee_id=changes.get("assignee_id"), tag_ids=changes.get("tag_ids", ())
+        )
+        if "assignee_id" in changes:
+            values["assignee"] = assignee
+        if "tag_ids" in changes:
+            values["tags"] = tags
+    requester, ccs = _people(TicketValues(
+        "", "", TicketStatus.OPEN, TicketPriority.MEDIUM, None,
+        requester=changes.get("requester"),
+        cc=", ".join(changes["cc"]) if "cc" in changes else None,
+    ))  # fmt: skip
+    if requester is not None:
+        values["requester"] = requester
+    if ccs is not None:
+        values["ccs"] = ccs
+    return service.update_ticket(ticket, TicketEdit(**values), actor=actor,
+                                 expected_version=expected_version)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ReplyValues:
     """The reply box: text, internal or not, an optional macro, the version seen."""

@@ -20,3 +20,8 @@ def tags_with_counts() -> list[tuple[Tag, int]]:
         .order_by(sa.func.lower(Tag.name))
     )
     return [(tag, count) for tag, count in db.session.execute(stmt).all()]
+
+
+def all_tags() -> list[Tag]:
+    """Return every tag by name (one statement)."""
+    return list(db.session.scalars(sa.select(Tag).order_by(sa.func.lower(Tag.name), Tag.id)))

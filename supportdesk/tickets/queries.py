@@ -103,6 +103,7 @@ class ListedTag(NamedTuple):
 class ListedRequester(NamedTuple):
     """A requester as a list row shows it."""
 
+    id: int
     email: str
     name: str
 
@@ -132,6 +133,7 @@ class ListedTicket:
     assignee_name: str | None
     requester: ListedRequester | None
     tags: list[ListedTag] = field(default_factory=list)
+    assignee_id: int | None = None
 
     @property
     def reference(self) -> str:
@@ -155,7 +157,7 @@ _REQUESTER = sa.orm.aliased(Customer, name="requester")
 _LISTED = (
     Ticket.id, Ticket.number, Ticket.title, Ticket.status, Ticket.priority, Ticket.due_at,
     Ticket.updated_at, Ticket.deleted_at, Ticket.version, _ASSIGNEE.full_name,
-    _REQUESTER.email, _REQUESTER.name, Ticket.requester_id,
+    _REQUESTER.email, _REQUESTER.name, Ticket.requester_id, Ticket.assignee_id,
     # The tags' ids ("3,17"), named from the desk's tags the page has already read: a
     # statement of their own cost the list more than this subquery.
     sa.select(sa.func.aggregate_strings(sa.cast(ticket_tags.c.tag_id, sa.String), ","))
@@ -167,12 +169,12 @@ _N = len(_LISTED)
 
 
 def _listed(row: Any, tags: dict[int, Option]) -> ListedTicket:
-    requester = ListedRequester(row[10], row[11]) if row[12] is not None else None
+    requester = ListedRequester(row[12], row[10], row[11]) if row[12] is not None else None
     ticket = ListedTicket(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                          row[9], requester)  # fmt: skip
-    if row[13]:
+                          row[9], requester, assignee_id=row[13])  # fmt: skip
+    if row[14]:
         # A tag made since the page read the desk's tags is left out of this one row.
-        named = [tags[int(i)] for i in row[13].split(",") if int(i) in tags]
+        named = [tags[int(i)] for i in row[14].split(",") if int(i) in tags]
         ticket.tags = [ListedTag(o.id, o.label, o.colour or "") for o in
                        sorted(named, key=lambda o: o.label)]  # fmt: skip
     return ticket
@@ -294,7 +296,7 @@ def _sort_columns(filters: TicketFilters) -> tuple[SQLColumn, ...]:
 
 def list_tickets(
     filters: TicketFilters, *, user_id: int, secret: str, tags: Sequence[Option],
-    cursor: str | None = None,
+    cursor: str | None = None, limit: int = PAGE_SIZE,
 ) -> TicketPage:  # fmt: skip
     """Return one page of tickets in one statement; ``tags`` (all of them) name the rows'.
 
@@ -333,11 +335,11 @@ def list_tickets(
         .outerjoin(_REQUESTER, _REQUESTER.id == Ticket.requester_id)
         .where(*conditions, *_keyset(columns, key, order_desc))
         .order_by(*[c.desc() if order_desc else c.asc() for c in columns])
-        .limit(PAGE_SIZE + 1)
+        .limit(limit + 1)
     )
     result = list(db.session.execute(stmt).all())
-    more = len(result) > PAGE_SIZE
-    result = result[:PAGE_SIZE]
+    more = len(result) > limit
+    result = result[:limit]
     if not forward:
         result.reverse()
     n_keys = len(columns)
@@ -629,3 +631,39 @@ def _trash_rows(before: list[Any] | None) -> list[Ticket]:
 def ticket_number(ticket_id: int) -> int:
     """Return the number of the ticket with this id."""
     return db.session.scalars(sa.select(Ticket.number).where(Ticket.id == ticket_id)).one()
+
+
+def ticket_id_of(number: int) -> int | None:
+    """Return the id of the ticket with this number (deleted ones too), or None."""
+    return db.session.scalar(sa.select(Ticket.id).where(Ticket.number == number))
+
+
+def comment_page(ticket_id: int, *, secret: str, cursor: str | None, limit: int
+                 ) -> tuple[list[Comment], str | None]:  # fmt: skip
+    """Return a ticket's comments, oldest first, with their authors: one statement.
+
+    :raises InvalidCursorError: ``cursor`` is damaged.
+    """
+    stmt = (
+        sa.select(Comment)
+        .options(joinedload(Comment.author), joinedload(Comment.customer))
+        .where(Comment.ticket_id == ticket_id)
+        .order_by(Comment.id)
+        .limit(limit + 1)
+    )
+    if cursor:
+        _, key = paging.decode_cursor(secret, cursor, scope=f"comments:{ticket_id}",
+                                      kinds=("int",))  # fmt: skip
+        stmt = stmt.where(Comment.id > key[0])
+    rows = list(db.session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not (more and rows):
+        return rows, None
+    return rows, paging.encode_cursor(secret, (rows[-1].id,), scope=f"comments:{ticket_id}")
+
+
+def comment_count(ticket_id: int) -> int:
+    """Return how many comments a ticket has."""
+    stmt = sa.select(sa.func.count()).select_from(Comment).where(Comment.ticket_id == ticket_id)
+    return db.session.scalar(stmt) or 0

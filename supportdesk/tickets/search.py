@@ -296,6 +296,17 @@ def parse(text: str) -> Search:
     return search
 
 
+STOP_WORDS_ONLY = (
+    "The search has only very common words (like “the” or “and”), which are "
+    "not indexed; add a more specific word."
+)
+
+
+def only_stop_words(search: Search | None, *, found: bool) -> bool:
+    """Whether a search that ``found`` nothing failed for having only stop-words."""
+    return search is not None and search.usable and not found and not has_lexemes(search)
+
+
 def has_lexemes(search: Search) -> bool:
     """On PostgreSQL: whether the query keeps any word once stop-words are dropped."""
     if search.kind != "postgresql":

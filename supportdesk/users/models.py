@@ -7,7 +7,7 @@ import enum
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from supportdesk.audit.auditable import Auditable
 from supportdesk.db import Base, TimestampMixin, string_enum, utcnow
@@ -127,3 +127,53 @@ class PasswordReset(Queued, Base):
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
     requested_from: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class TokenScope(enum.StrEnum):
+    """What a personal access token may do: read, also write, also admin-only reads."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+class ApiToken(Auditable, Base):
+    """A personal access token for the API, stored as its SHA-256 (never retrievable).
+
+    A token of 256 random bits needs no slow hash: nobody can try 2**256 guesses against
+    a leaked table. ``user_epoch`` is the owner's session epoch when it was made: ending
+    the owner's sessions (a password change, an admin's "log out everywhere") or
+    deactivating the account ends the owner's tokens too.
+    """
+
+    __audit_name__ = "api_token"
+    __audit_exclude__ = frozenset({"last_used_at", "last_used_ip"})
+    __audit_secrets__ = {"token_hash": "token"}  # nosec B105
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash"),
+        sa.Index("ix_api_tokens_user_id", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(80))
+    # The first characters of the token (``sd_Ab3dE``), shown so its owner can tell
+    # tokens apart; too short to guess the rest from.
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    scope: Mapped[TokenScope] = mapped_column(string_enum(TokenScope, "token_scope", 8))
+    user_epoch: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    last_used_ip: Mapped[str | None] = mapped_column(sa.String(64))
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+    def allows(self, scope: TokenScope) -> bool:
+        """Whether this token's scope includes ``scope`` (admin > write > read)."""
+        order = list(TokenScope)
+        return order.index(self.scope) >= order.index(scope)

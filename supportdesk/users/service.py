@@ -26,6 +26,13 @@ class InvalidUserError(DomainError):
     """The account data breaks a rule (bad email, short password, …)."""
 
 
+def staff_list() -> list[User]:
+    """Return every staff account, active first, by name (the staff page, the API)."""
+    return list(db.session.scalars(
+        sa.select(User).order_by(User.is_active.desc(), sa.func.lower(User.full_name), User.id)
+    ))  # fmt: skip
+
+
 def normalise_email(email: str) -> str:
     """Trim an email address; comparison is case-insensitive in the database."""
     return email.strip()

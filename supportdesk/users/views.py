@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -35,8 +34,9 @@ def reset_password(user_id: int) -> ResponseReturnValue:
         record_event("user.password_reset", entity=user)
     # Shown in this response only: a flash would carry it in the session cookie, which is
     # signed, not encrypted (#18, 14). Not cached, not stored anywhere on the client.
-    page = render_template("users/index.html", users=_users(), reset=(user.email, temporary),
-                           now=utcnow(), roles=list(UserRole))  # fmt: skip
+    page = render_template("users/index.html", users=service.staff_list(),
+                           reset=(user.email, temporary), now=utcnow(),
+                           roles=list(UserRole))  # fmt: skip
     return page, 200, {"Cache-Control": "no-store"}
 
 
@@ -44,14 +44,8 @@ def reset_password(user_id: int) -> ResponseReturnValue:
 @admin_required
 def index() -> str:
     """List staff accounts, active first."""
-    return render_template("users/index.html", users=_users(), reset=None, now=utcnow(),
-                           roles=list(UserRole))  # fmt: skip
-
-
-def _users() -> list[User]:
-    return list(db.session.scalars(
-        sa.select(User).order_by(User.is_active.desc(), sa.func.lower(User.full_name))
-    ))  # fmt: skip
+    return render_template("users/index.html", users=service.staff_list(), reset=None,
+                           now=utcnow(), roles=list(UserRole))  # fmt: skip
 
 
 class RoleForm(FlaskForm):

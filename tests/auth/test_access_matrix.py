@@ -14,6 +14,9 @@ from tests.conftest import PASSWORD
 from tests.factories import MacroFactory, TagFactory, TicketFactory, UserFactory
 
 PUBLIC, STAFF, ADMIN = "public", "staff", "admin"
+# The API: a bearer token only; a browser's session cookie gets 401 (tests/api covers the
+# token scopes operation by operation).
+TOKEN = "token"
 # (endpoint, method) -> who may use it
 MATRIX = {
     ("auth.login", "GET"): PUBLIC,
@@ -88,6 +91,25 @@ MATRIX = {
     ("mail.parked_to_ticket", "POST"): ADMIN,
     ("mail.parked_delete", "POST"): ADMIN,
     ("mail.original", "GET"): STAFF,  # parked originals: admins (404 for agents)
+    ("account.tokens_page", "GET"): STAFF,
+    ("account.create_token", "POST"): STAFF,
+    ("account.revoke_token", "POST"): STAFF,  # one's own tokens only (404 for others')
+    ("api-docs.openapi_json", "GET"): PUBLIC,  # the contract is public
+    ("api_docs.docs", "GET"): PUBLIC,
+    ("api.list_tickets", "GET"): TOKEN,
+    ("api.create_ticket", "POST"): TOKEN,
+    ("api.get_ticket", "GET"): TOKEN,
+    ("api.update_ticket", "PATCH"): TOKEN,
+    ("api.delete_ticket", "DELETE"): TOKEN,
+    ("api.list_comments", "GET"): TOKEN,
+    ("api.add_comment", "POST"): TOKEN,
+    ("api.list_tags", "GET"): TOKEN,
+    ("api.list_users", "GET"): TOKEN,
+    ("api.me", "GET"): TOKEN,
+    ("api.list_customers", "GET"): TOKEN,
+    ("api.get_customer", "GET"): TOKEN,
+    ("api.list_audit", "GET"): TOKEN,
+    ("api.get_report", "GET"): TOKEN,
 }
 
 
@@ -122,7 +144,8 @@ def test_every_route_answers_as_the_matrix_says(app, role):
     values = {"number": ticket.number, "tag_id": tag.id, "attachment_id": attachment.id,
               "user_id": ticket.creator_id, "macro_id": macro.id,
               "customer_id": ticket.requester_id, "delivery_id": delivery.id,
-              "message_id": received.id, "token": "1.not-a-token"}  # fmt: skip
+              "message_id": received.id, "token": "1.not-a-token",
+              "token_id": 999_999}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")
@@ -138,7 +161,10 @@ def test_every_route_answers_as_the_matrix_says(app, role):
             "Location"
         ].startswith("/login")
         where = f"{role} {method} {url} -> {response.status_code}"
-        if access == PUBLIC:
+        if access == TOKEN:
+            assert response.status_code == 401, where
+            assert response.mimetype == "application/problem+json", where
+        elif access == PUBLIC:
             assert not redirected_to_login, where
             assert response.status_code != 403, where
         elif role == "anonymous":
