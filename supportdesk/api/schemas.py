@@ -265,14 +265,27 @@ class ReportArgs(Schema):
 
 # --- writing -------------------------------------------------------------------------
 
-_ADDRESS = {"description": "An email address, optionally with a name: `Ana <ana@example.org>`."}
+_ADDRESS = {
+    "description": "An email address, optionally with a name: `Ana <ana@example.org>`.",
+    "example": "Ana Lima <ana@example.org>",
+}
 
 
 class TicketCreateSchema(Schema):
     """A new ticket. The requester (and CCs) become customers when new."""
 
-    title = Text(required=True, min_length=1, max_length=200)
-    description = Text(required=True, min_length=1, max_length=MAX_TEXT)
+    title = Text(
+        required=True,
+        min_length=1,
+        max_length=200,
+        metadata={"example": "The VPN drops every hour"},
+    )
+    description = Text(
+        required=True,
+        min_length=1,
+        max_length=MAX_TEXT,
+        metadata={"example": "Since this morning, for everyone on floor 3."},
+    )
     requester = Text(required=True, min_length=3, max_length=320, metadata=_ADDRESS)
     cc = fields.List(Text(max_length=320, metadata=_ADDRESS), load_default=list,
                      validate=validate.Length(max=50))  # fmt: skip
@@ -298,5 +311,10 @@ class TicketPatchSchema(Schema):
 class CommentCreateSchema(Schema):
     """A public reply (mailed to the requester and CCs) or an internal note."""
 
-    body = Text(required=True, min_length=1, max_length=MAX_TEXT)
+    body = Text(
+        required=True,
+        min_length=1,
+        max_length=MAX_TEXT,
+        metadata={"example": "We are on it and will write again within the hour."},
+    )
     internal = fields.Boolean(load_default=False)

@@ -49,13 +49,17 @@ _IF_MATCH = re.compile(r'\s*(?:W/)?"(\d{1,9})"\s*')
 MAX_REPORT_DAYS = 366
 
 
-def errors(*codes: int) -> Any:
-    """Document the problem responses an operation can give (always 401 and 429)."""
+def documented(*codes: int) -> Any:
+    """Name the operation (``api_<view>``) and list the problem responses it can give.
+
+    Always 400 (a request no field can take: a NUL character, a body that is not JSON),
+    401 and 429.
+    """
 
     def document(view: Any) -> Any:
-        for code in sorted({401, 429, *codes}):
+        for code in sorted({400, 401, 429, *codes}):
             view = bp.alt_response(code, response=_status_name(code))(view)
-        return view
+        return bp.doc(operationId=f"api_{view.__name__}")(view)
 
     return document
 
@@ -124,10 +128,19 @@ def ticket_filters(args: dict[str, Any]) -> queries.TicketFilters:
     return filters
 
 
+_FIRST_LISTED = {"number": "$response.body#/items/0/number"}
+LISTED_LINKS = {
+    "GetFirstTicket": {"operationId": "api_get_ticket", "parameters": _FIRST_LISTED},
+    "ListFirstTicketsComments": {"operationId": "api_list_comments", "parameters": _FIRST_LISTED},
+    "CommentOnFirstTicket": {"operationId": "api_add_comment", "parameters": _FIRST_LISTED},
+}  # fmt: skip
+
+
 @bp.get("/tickets")
 @bp.arguments(s.TicketListArgs, location="query")
 @bp.response(200, s.TicketPageSchema)
-@errors(403, 422)
+@bp.doc(responses={200: {"links": LISTED_LINKS}})
+@documented(403, 422)
 def list_tickets(args: dict[str, Any]) -> ResponseReturnValue:
     """List tickets: the web list's filters, search and order, one keyset-paged page.
 
@@ -165,23 +178,40 @@ def _ticket_response(ticket: Ticket, code: int = 200) -> ResponseReturnValue:
     return body, code, headers
 
 
+# Path parameters with examples (the reference page, and schemathesis's explicit cases).
+NUMBER = [{"in": "path", "name": "number", "description": "The ticket's number (SD-1042: 1042).",
+           "schema": {"type": "integer", "minimum": 1}, "example": 1001}]  # fmt: skip
 _ETAG = {"ETag": {"description": "The ticket's version, for If-Match.",
                   "schema": {"type": "string"}}}  # fmt: skip
 
 
-@bp.get("/tickets/<int:number>")
+@bp.get("/tickets/<int:number>", parameters=NUMBER)
 @bp.response(200, s.TicketSchema, headers=_ETAG)
-@errors(404)
+@documented(404)
 def get_ticket(number: int) -> ResponseReturnValue:
     """Get a ticket by its number (admins also see it in the trash)."""
     return _ticket_response(_ticket(number))
+
+
+# OpenAPI links: what a client (and schemathesis's stateful run) can do next with the
+# ticket just created.
+_NEW_TICKET = {"number": "$response.body#/number"}
+CREATED_LINKS = {
+    "GetTicket": {"operationId": "api_get_ticket", "parameters": _NEW_TICKET},
+    "UpdateTicket": {"operationId": "api_update_ticket",
+                     "parameters": {**_NEW_TICKET, "header.If-Match": "$response.header.ETag"}},
+    "ListComments": {"operationId": "api_list_comments", "parameters": _NEW_TICKET},
+    "AddComment": {"operationId": "api_add_comment", "parameters": _NEW_TICKET},
+    "DeleteTicket": {"operationId": "api_delete_ticket", "parameters": _NEW_TICKET},
+}  # fmt: skip
 
 
 @bp.post("/tickets")
 @auth.writes
 @bp.arguments(s.TicketCreateSchema)
 @bp.response(201, s.TicketSchema, headers=_ETAG)
-@errors(400, 403, 409, 413, 415, 422)
+@bp.doc(responses={201: {"links": CREATED_LINKS}})
+@documented(400, 403, 409, 413, 415, 422)
 def create_ticket(body: dict[str, Any]) -> ResponseReturnValue:
     """Create a ticket (send `Idempotency-Key` to make a retry safe)."""
     values = desk.TicketValues(
@@ -214,16 +244,16 @@ def _expected_version() -> int:
 
 
 _IF_MATCH_PARAM = {"in": "header", "name": "If-Match", "required": True,
-                   "schema": {"type": "string"},
+                   "schema": {"type": "string"}, "example": '"1"',
                    "description": "The ticket's ETag as last read, e.g. `\"3\"`."}  # fmt: skip
 
 
-@bp.patch("/tickets/<int:number>")
+@bp.patch("/tickets/<int:number>", parameters=NUMBER)
 @auth.writes
 @bp.arguments(s.TicketPatchSchema)
 @bp.response(200, s.TicketSchema, headers=_ETAG)
 @bp.doc(parameters=[_IF_MATCH_PARAM])
-@errors(400, 403, 404, 409, 412, 413, 415, 422, 428)
+@documented(400, 403, 404, 409, 412, 413, 415, 422, 428)
 def update_ticket(body: dict[str, Any], number: int) -> ResponseReturnValue:
     """Change some of a ticket's fields; 412 if it changed since the ETag you send."""
     version = _expected_version()
@@ -232,10 +262,10 @@ def update_ticket(body: dict[str, Any], number: int) -> ResponseReturnValue:
     return _ticket_response(ticket)
 
 
-@bp.delete("/tickets/<int:number>")
+@bp.delete("/tickets/<int:number>", parameters=NUMBER)
 @auth.writes
 @bp.response(204)
-@errors(403, 404)
+@documented(403, 404)
 def delete_ticket(number: int) -> ResponseReturnValue:
     """Move a ticket to the trash (admins can restore it from the web)."""
     service.delete_ticket(_ticket(number), actor=auth.caller())
@@ -245,10 +275,10 @@ def delete_ticket(number: int) -> ResponseReturnValue:
 # --- comments ------------------------------------------------------------------------
 
 
-@bp.get("/tickets/<int:number>/comments")
+@bp.get("/tickets/<int:number>/comments", parameters=NUMBER)
 @bp.arguments(s.PageArgs, location="query")
 @bp.response(200, s.CommentPageSchema)
-@errors(404, 422)
+@documented(404, 422)
 def list_comments(args: dict[str, Any], number: int) -> ResponseReturnValue:
     """List a ticket's replies and internal notes, oldest first."""
     ticket = _ticket(number)
@@ -264,11 +294,11 @@ def list_comments(args: dict[str, Any], number: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/tickets/<int:number>/comments")
+@bp.post("/tickets/<int:number>/comments", parameters=NUMBER)
 @auth.writes
 @bp.arguments(s.CommentCreateSchema)
 @bp.response(201, s.CommentSchema)
-@errors(400, 403, 404, 409, 413, 415, 422)
+@documented(400, 403, 404, 409, 413, 415, 422)
 def add_comment(body: dict[str, Any], number: int) -> ResponseReturnValue:
     """Add a public reply (mailed to the requester and CCs) or an internal note."""
     ticket = _ticket(number)
@@ -283,7 +313,7 @@ def add_comment(body: dict[str, Any], number: int) -> ResponseReturnValue:
 
 @bp.get("/tags")
 @bp.response(200, s.TagSchema(many=True))
-@errors(403)
+@documented(403)
 def list_tags() -> ResponseReturnValue:
     """List every tag of the desk, by name."""
     return [{"id": t.id, "name": t.name, "colour": t.colour, "description": t.description}
@@ -292,7 +322,7 @@ def list_tags() -> ResponseReturnValue:
 
 @bp.get("/users")
 @bp.response(200, s.UserSchema(many=True))
-@errors(403)
+@documented(403)
 def list_users() -> ResponseReturnValue:
     """List every staff account, active first."""
     return [present.user(u) for u in staff_list() if not u.is_system]
@@ -300,7 +330,7 @@ def list_users() -> ResponseReturnValue:
 
 @bp.get("/me")
 @bp.response(200, s.MeSchema)
-@errors(403)
+@documented(403)
 def me() -> ResponseReturnValue:
     """Show the token in use and its owner."""
     return present.me(g.api_token)
@@ -309,7 +339,7 @@ def me() -> ResponseReturnValue:
 @bp.get("/customers")
 @bp.arguments(s.CustomerListArgs, location="query")
 @bp.response(200, s.CustomerPageSchema)
-@errors(403, 422)
+@documented(403, 422)
 def list_customers(args: dict[str, Any]) -> ResponseReturnValue:
     """List customers by address; `q` matches the start of an address or name."""
     try:
@@ -325,9 +355,19 @@ def list_customers(args: dict[str, Any]) -> ResponseReturnValue:
     )
 
 
-@bp.get("/customers/<int:customer_id>")
+@bp.get(
+    "/customers/<int:customer_id>",
+    parameters=[
+        {
+            "in": "path",
+            "name": "customer_id",
+            "schema": {"type": "integer", "minimum": 1},
+            "example": 1,
+        }
+    ],
+)
 @bp.response(200, s.CustomerSchema)
-@errors(403, 404)
+@documented(403, 404)
 def get_customer(customer_id: int) -> ResponseReturnValue:
     """Get one customer."""
     found = customer_queries.get_customer(customer_id) if customer_id <= s.ID_MAX else None
@@ -343,7 +383,7 @@ def get_customer(customer_id: int) -> ResponseReturnValue:
 @auth.needs(TokenScope.ADMIN)
 @bp.arguments(s.AuditListArgs, location="query")
 @bp.response(200, s.AuditPageSchema)
-@errors(403, 422)
+@documented(403, 422)
 def list_audit(args: dict[str, Any]) -> ResponseReturnValue:
     """List the audit trail, newest first (an admin's token with the admin scope)."""
     secret = current_app.config["SECRET_KEY"]
@@ -383,7 +423,7 @@ def _encode_audit(secret: str, before: int) -> str:
 @bp.get("/reports")
 @bp.arguments(s.ReportArgs, location="query")
 @bp.response(200, s.ReportSchema)
-@errors(403, 422)
+@documented(403, 422)
 def get_report(args: dict[str, Any]) -> ResponseReturnValue:
     """Get the reports page's figures for a range (default: the last 30 days)."""
     end = args["date_to"] or dt.datetime.now(dt.UTC).date()
