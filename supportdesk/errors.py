@@ -114,8 +114,13 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
     if is_api_request():
         headers = {k: v for k, v in exc.get_response().headers.items()
                    if k in ("Retry-After", "Allow")}  # fmt: skip
-        return problem(exc.code, title=exc.name, detail=exc.description or "",
-                       errors=_field_errors(exc), headers=headers)  # fmt: skip
+        fields = _field_errors(exc)
+        detail = exc.description or ""
+        if fields:  # say what is wrong, not webargs' generic sentence
+            detail = "Check these fields: " + "; ".join(
+                f"{name}: {' '.join(messages)}" for name, messages in sorted(fields.items()))
+        return problem(exc.code, title=exc.name, detail=detail, errors=fields,
+                       headers=headers)  # fmt: skip
     body, code = render_error(exc.code, title=exc.name, message=exc.description or "")
     response = exc.get_response()
     response.set_data(body)

@@ -37,9 +37,12 @@ def Text(*, max_length: int, min_length: int = 0, **kwargs: Any) -> fields.Strin
     )
 
 
-def Id(**kwargs: Any) -> fields.Integer:  # noqa: N802
-    """Return a row id field: 1 to 2**31 - 1 (a larger one cannot exist)."""
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX), **kwargs)
+def Id(*, strict: bool = True, **kwargs: Any) -> fields.Integer:  # noqa: N802
+    """Return a row id field: 1 to 2**31 - 1 (a larger one cannot exist).
+
+    ``strict``: a JSON number only (bodies); False for query strings, which are text.
+    """
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=ID_MAX), **kwargs)
 
 
 class ProblemSchema(Schema):
@@ -223,14 +226,14 @@ class TicketListArgs(PageArgs):
         validate=validate.Regexp(r"^(me|none|[1-9][0-9]{0,8})$",
                                  error="Choose a user id, “me” or “none”."),
     )  # fmt: skip
-    tag = fields.List(Id(), load_default=list)
+    tag = fields.List(Id(strict=False), load_default=list)
     created_from = fields.Date(load_default=None)
     created_to = fields.Date(load_default=None)
     sort = fields.String(load_default=None, validate=validate.OneOf(SORTS))
     dir = fields.String(load_default="desc", validate=validate.OneOf(["asc", "desc"]))
     include_deleted = fields.Boolean(load_default=False)
     following = fields.Boolean(load_default=False)
-    requester = Id(load_default=None)
+    requester = Id(strict=False, load_default=None)
 
 
 class CustomerListArgs(PageArgs):
@@ -244,9 +247,9 @@ class AuditListArgs(PageArgs):
 
     action = Text(max_length=64, load_default="")
     entity_type = Text(max_length=64, load_default="")
-    entity_id = Id(load_default=None)
-    ticket = Id(load_default=None, metadata={"description": "A ticket's number."})
-    actor_id = Id(load_default=None)
+    entity_id = Id(strict=False, load_default=None)
+    ticket = Id(strict=False, load_default=None, metadata={"description": "A ticket's number."})
+    actor_id = Id(strict=False, load_default=None)
     since = fields.Date(load_default=None)
     until = fields.Date(load_default=None)
 
@@ -256,7 +259,7 @@ class ReportArgs(Schema):
 
     date_from = fields.Date(load_default=None)
     date_to = fields.Date(load_default=None)
-    tag = Id(load_default=None)
+    tag = Id(strict=False, load_default=None)
     assignee = fields.String(
         load_default=None,
         validate=validate.Regexp(r"^(none|[1-9][0-9]{0,8})$", error="A user id or “none”."),

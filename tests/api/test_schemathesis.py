@@ -152,5 +152,6 @@ def test_stateful_links_between_operations(app, desk_with_data):
     # The links were followed: tickets found by a list were then read or commented on by
     # their numbers, customers by their ids. (schemathesis starts chains only at
     # operations whose inputs it can fill itself: POST /tickets takes user and tag ids.)
-    assert calls["GET /api/v1/tickets/{number} 200"], calls
+    by_number = [k for k in calls if "{number}" in k and k.split()[-1] in ("200", "201", "204")]
+    assert by_number, calls
     assert calls["GET /api/v1/customers/{customer_id} 200"], calls
