@@ -81,11 +81,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from supportdesk import assets, cli, errors, observability, replicas, timing, web
     from supportdesk.auth import account, resets
+    from supportdesk.mail import notices
     from supportdesk.mail import service as mail
     from supportdesk.proxy import TrustedProxies
+    from supportdesk.webhooks import service as webhooks
 
     replicas.init_app(app, app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     mail.init_app(app)
+    notices.init_app(app)
+    webhooks.init_app(app)
     resets.init_app(app)
     web.init_app(app)
     timing.init_app(app)
@@ -134,8 +138,10 @@ def _register_blueprints(app: Flask) -> None:
     from supportdesk.reports.views import bp as reports_bp
     from supportdesk.tags.views import bp as tags_bp
     from supportdesk.users.views import bp as users_bp
+    from supportdesk.webhooks.views import bp as webhooks_bp
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,
-                  reports_bp, macros_bp, customers_bp, mail_bp, account_bp)  # fmt: skip
+                  reports_bp, macros_bp, customers_bp, mail_bp, account_bp,
+                  webhooks_bp)  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

@@ -290,6 +290,15 @@ SETTINGS: dict[str, Setting] = {
     "IMAP_DONE_ACTION": Setting(_choice("move", "delete"), "move"),
     "IMAP_CA_FILE": Setting(_text, None),  # None: the system's trusted certificates
     "IMAP_TIMEOUT_SECONDS": Setting(int_setting(1, 600), 60),
+    # Webhooks: what the worker may call, how long it waits, how often it retries, when a
+    # failing hook is turned off, how long a process keeps its list of hooks.
+    "WEBHOOK_ALLOW_HTTP": Setting(_bool, False),  # development only: plain http:// URLs
+    "WEBHOOK_ALLOW_PRIVATE": Setting(_bool, False),  # development only: loopback, LAN
+    "WEBHOOK_TIMEOUT_S": Setting(int_setting(1, 120), 10),
+    "WEBHOOK_MAX_ATTEMPTS": Setting(int_setting(1, 100), 12),
+    "WEBHOOK_RETRY_SECONDS": Setting(int_setting(1, 86_400), 60),
+    "WEBHOOK_DISABLE_AFTER_HOURS": Setting(int_setting(1, 24 * 30), 24),
+    "WEBHOOK_REFRESH_S": Setting(int_setting(0, 3600), 10),
     # The worker (flask worker): how often it looks for due work, how long a claim holds.
     "WORKER_INTERVAL_SECONDS": Setting(int_setting(1, 3600), 5),
     "WORKER_LEASE_SECONDS": Setting(int_setting(1, 86_400), 300),

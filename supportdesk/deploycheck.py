@@ -87,6 +87,12 @@ def check_deploy(
         problems.append("SUPPORTDESK_DB_STATEMENT_TIMEOUT_MS is 0: a runaway query never ends.")
     if config["SESSION_MAX_HOURS"] > 24:
         problems.append("SUPPORTDESK_SESSION_MAX_HOURS is above 24: log staff in once a day.")
+    for name, what in (
+        ("WEBHOOK_ALLOW_HTTP", "webhooks may be sent unencrypted (http://)"),
+        ("WEBHOOK_ALLOW_PRIVATE", "webhooks may reach the desk's own network"),
+    ):
+        if config[name]:
+            problems.append(f"SUPPORTDESK_{name} is on: {what}; it is for development.")
     if config["MFA_REQUIRED"] == "none":
         problems.append(
             "SUPPORTDESK_MFA_REQUIRED is none: admins can log in with a password alone."

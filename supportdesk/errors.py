@@ -118,7 +118,8 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
         detail = exc.description or ""
         if fields:  # say what is wrong, not webargs' generic sentence
             detail = "Check these fields: " + "; ".join(
-                f"{name}: {' '.join(messages)}" for name, messages in sorted(fields.items()))
+                f"{name}: {' '.join(messages)}" for name, messages in sorted(fields.items())
+            )
         return problem(exc.code, title=exc.name, detail=detail, errors=fields,
                        headers=headers)  # fmt: skip
     body, code = render_error(exc.code, title=exc.name, message=exc.description or "")

@@ -17,6 +17,9 @@ _handlers: defaultdict[str, list[Handler]] = defaultdict(list)
 
 COMMENT_ADDED = "comment.added"  # comment=, ticket=
 TICKET_CREATED = "ticket.created"  # ticket=
+# One or more tickets changed (an edit, a macro, a bulk action, the trash): ticket_ids=,
+# changed= (field names; {"deleted"} when moved to the trash).
+TICKETS_UPDATED = "tickets.updated"
 
 
 def subscribe(name: str, handler: Handler) -> None:

@@ -6,6 +6,7 @@ from supportdesk.audit.models import AuditLog
 from supportdesk.customers.models import Customer, ticket_ccs
 from supportdesk.macros.models import AssignMode, Macro, MacroTag
 from supportdesk.mail.models import MailDelivery, MailKind, MailMessage
+from supportdesk.mail.notices import StaffNotice
 from supportdesk.reports.models import ReportSnapshot
 from supportdesk.tags.models import Tag, ticket_tags
 from supportdesk.tickets.formtokens import FormToken
@@ -18,6 +19,7 @@ from supportdesk.tickets.models import (
     TicketStatus,
 )
 from supportdesk.users.models import ApiToken, PasswordReset, RecoveryCode, User, UserRole
+from supportdesk.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from supportdesk.worker import WorkerBeat
 
 __all__ = [
@@ -47,6 +49,10 @@ __all__ = [
     "User",
     "UserRole",
     "WorkerBeat",
+    "StaffNotice",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "ticket_ccs",
     "ticket_tags",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from supportdesk import events
 from supportdesk.audit.listeners import audited_bulk, collection_rows, update_rows, write_rows
 from supportdesk.db import parse_id, utcnow
 from supportdesk.extensions import db
@@ -132,6 +133,9 @@ def bulk_update(
     result.updated = len(chosen)
     result.numbers = [row.number for row in chosen]
     changed = {row.id for row in chosen}
+    if chosen:
+        events.publish(events.TICKETS_UPDATED, ticket_ids=sorted(changed),
+                       changed=BULK_CHANGES[action])  # fmt: skip
     for obj in list(db.session.identity_map.values()):  # loaded copies are now stale
         if isinstance(obj, Ticket) and obj.id in changed:
             db.session.expire(obj)
@@ -227,6 +231,12 @@ def _skip_reason(row: Any, action: BulkAction, target: Any, has_tag: set[int]) -
         changed = {"tags"} if row.id in has_tag else set()
     assignee = (target.is_active, target.id) if action == BulkAction.ASSIGN and target else None
     return rules.skip_reason(state, changed, assignee=assignee)
+
+
+# What each bulk action changes, as the tickets.updated event names it.
+BULK_CHANGES = {BulkAction.STATUS: {"status"}, BulkAction.ASSIGN: {"assignee"},
+                BulkAction.DELETE: {"deleted"}, BulkAction.ADD_TAG: {"tags"},
+                BulkAction.REMOVE_TAG: {"tags"}}  # fmt: skip
 
 
 def _apply(action: BulkAction, target: Any, rows: list[Any], actor: User, now: dt.datetime) -> None:

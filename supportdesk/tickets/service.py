@@ -175,6 +175,7 @@ def update_ticket(
         # After the flush: its statement would autoflush the ticket half-edited, bumping the
         # version twice for one save (the rulebook test caught it: bulk bumps once).
         followers.follow([ticket.id], ticket.assignee.id)
+    events.publish(events.TICKETS_UPDATED, ticket_ids=[ticket.id], changed=set(wanted))
     return wanted
 
 
@@ -294,6 +295,7 @@ def delete_ticket(ticket: Ticket, *, actor: User) -> None:
         ticket.deleted_at = utcnow()
         ticket.deleted_by = actor
         db.session.flush()
+        events.publish(events.TICKETS_UPDATED, ticket_ids=[ticket.id], changed={"deleted"})
 
 
 def restore_ticket(ticket: Ticket, *, actor: User) -> None:
@@ -303,6 +305,7 @@ def restore_ticket(ticket: Ticket, *, actor: User) -> None:
         ticket.deleted_by = None
         ticket.updated_by = actor
         db.session.flush()
+        events.publish(events.TICKETS_UPDATED, ticket_ids=[ticket.id], changed={"restored"})
 
 
 def purge_tickets(tickets: Iterable[Ticket]) -> None:

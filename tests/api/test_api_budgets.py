@@ -24,8 +24,9 @@ def test_the_list_costs_what_the_web_list_does_for_1_or_100_rows(api_as):
     many = api.get("/api/v1/tickets?limit=100")
     filtered = api.get(f"/api/v1/tickets?status=open&tag={tags[0].id}&assignee=none&q=fire"
                        "&sort=updated")  # fmt: skip
-    deep = api.get("/api/v1/tickets", query_string={"limit": 100,
-                                                   "cursor": many.get_json()["next_cursor"]})
+    deep = api.get(
+        "/api/v1/tickets", query_string={"limit": 100, "cursor": many.get_json()["next_cursor"]}
+    )
     assert len(one.get_json()["items"]) == 1
     assert len(many.get_json()["items"]) == 100
     # the token with its user; the filter options (tags, staff); the rows (with the

@@ -94,6 +94,13 @@ MATRIX = {
     ("account.tokens_page", "GET"): STAFF,
     ("account.create_token", "POST"): STAFF,
     ("account.revoke_token", "POST"): STAFF,  # one's own tokens only (404 for others')
+    ("webhooks.index", "GET"): ADMIN,
+    ("webhooks.create", "POST"): ADMIN,
+    ("webhooks.detail", "GET"): ADMIN,
+    ("webhooks.update", "POST"): ADMIN,
+    ("webhooks.renew_secret", "POST"): ADMIN,
+    ("webhooks.ping", "POST"): ADMIN,
+    ("webhooks.delete", "POST"): ADMIN,
     ("api-docs.openapi_json", "GET"): PUBLIC,  # the contract is public
     ("api_docs.docs", "GET"): PUBLIC,
     ("api.list_tickets", "GET"): TOKEN,
@@ -145,7 +152,7 @@ def test_every_route_answers_as_the_matrix_says(app, role):
               "user_id": ticket.creator_id, "macro_id": macro.id,
               "customer_id": ticket.requester_id, "delivery_id": delivery.id,
               "message_id": received.id, "token": "1.not-a-token",
-              "token_id": 999_999}  # fmt: skip
+              "token_id": 999_999, "hook_id": 999_999}  # fmt: skip
     client = app.test_client()
     if role != "anonymous":
         user = UserFactory(admin=role == "admin")

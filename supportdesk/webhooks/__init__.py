@@ -1,0 +1,1 @@
+"""Webhooks: admins register URLs; the worker POSTs signed events to them."""
