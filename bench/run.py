@@ -177,6 +177,27 @@ class Inputs:
     comment_numbers: list[int]
     floors: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    api_token: str = ""  # the bench user's read token (the api_* scenarios)
+
+
+def bench_token(email: str) -> str:
+    """Make a fresh read token for the bench user (its earlier ones revoked)."""
+    from supportdesk.audit.context import acting_as
+    from supportdesk.db import unit_of_work, utcnow
+    from supportdesk.extensions import db
+    from supportdesk.users import tokens
+    from supportdesk.users.models import ApiToken, TokenScope, User
+
+    with acting_as("bench"), unit_of_work():
+        user = db.session.scalars(sa.select(User).where(User.email == email)).one()
+        for old in db.session.scalars(sa.select(ApiToken).where(
+                ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):  # fmt: skip
+            old.revoked_at = utcnow()
+        return tokens.create_token(user, name="bench", scope=TokenScope.READ).secret
+
+
+def api_headers(inputs: Inputs) -> dict[str, str]:
+    return {"Authorization": f"Bearer {inputs.api_token}"}
 
 
 def choose_inputs(database_url: str, *, floors: bool = True) -> Inputs:
@@ -226,6 +247,7 @@ def choose_inputs(database_url: str, *, floors: bool = True) -> Inputs:
             .order_by(Ticket.number).limit(CONCURRENCY * 40)
         ))  # fmt: skip
         user_id = s.scalar(sa.select(User.id).where(User.email == EMAIL))
+        api_token = bench_token(EMAIL)
     inputs = Inputs(
         tag_id=tag_id,
         ticket_numbers=with_comments,
@@ -234,6 +256,7 @@ def choose_inputs(database_url: str, *, floors: bool = True) -> Inputs:
         edit_numbers=open_numbers[: CONCURRENCY * 20],
         comment_numbers=open_numbers[CONCURRENCY * 20 :] or open_numbers,
         counts=counts,
+        api_token=api_token,
     )
     if floors:
         inputs.floors = measure_floors(app, inputs, user_id)
@@ -254,6 +277,9 @@ def scenario_paths(inputs: Inputs) -> dict[str, str]:
         # The same figures computed on every request (what `reports` shares for
         # SUPPORTDESK_REPORTS_MAX_AGE_S): the cost of the live computation under load.
         "reports_live": "/reports/?recompute=y",
+        # The API's list and ticket (a read token): the same queries as the pages above.
+        "api_list": "/api/v1/tickets?status=open",
+        "api_ticket": f"/api/v1/tickets/{inputs.ticket_numbers[0]}",
     }
 
 
@@ -280,8 +306,10 @@ def measure_floors(app: Any, inputs: Inputs, user_id: int) -> dict[str, float]:
         client = app.test_client()
         client.post("/login", data={"email": EMAIL, "password": PASSWORD})
         requests: dict[str, Callable[[], Any]] = {
-            name: (lambda p=path: client.get(p)) for name, path in scenario_paths(inputs).items()
-        }
+            name: (lambda p=path, n=name: client.get(
+                p, headers=api_headers(inputs) if n.startswith("api_") else None))
+            for name, path in scenario_paths(inputs).items()
+        }  # fmt: skip
         number = inputs.edit_numbers[-1]
 
         def edit() -> Any:
@@ -358,8 +386,10 @@ class Session:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.cookies: dict[str, str] = {}
 
-    def send(self, method: str, path: str, form: dict[str, Any] | None = None) -> Any:
+    def send(self, method: str, path: str, form: dict[str, Any] | None = None,
+             extra: dict[str, str] | None = None) -> Any:  # fmt: skip
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        headers.update(extra or {})
         body = None
         if form is not None:
             body = urllib.parse.urlencode(form, doseq=True)
@@ -414,8 +444,11 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
         flip = 0
         while (now := time.perf_counter()) < stop_at:
             expected = 200
+            extra = api_headers(inputs) if name.startswith("api_") else None
             if name == "ticket":
                 request = ("GET", f"/tickets/{rng.choice(inputs.ticket_numbers)}", None)
+            elif name == "api_ticket":
+                request = ("GET", f"/api/v1/tickets/{rng.choice(inputs.ticket_numbers)}", None)
             elif name == "edit":
                 number = mine[flip % len(mine)]
                 flip += 1
@@ -440,7 +473,7 @@ def drive(port: int, name: str, inputs: Inputs) -> Scenario:
                     expected = 303  # computed and stored, then back to the plain URL
             try:
                 began = time.perf_counter()
-                response, _ = session.send(*request)
+                response, _ = session.send(*request, extra=extra)
                 elapsed = (time.perf_counter() - began) * 1000
                 ok = response.status == expected
                 if name == "edit" and ok:
@@ -616,7 +649,8 @@ def main() -> int:
                 raise SystemExit("gunicorn did not become healthy within 60 s")
             time.sleep(0.3)
         for name in ("list", "list_filtered", "list_deep", "ticket", "edit", "comment",
-                     "search_rare", "search_common", "reports", "reports_live"):  # fmt: skip
+                     "search_rare", "search_common", "reports", "reports_live", "api_list",
+                     "api_ticket"):  # fmt: skip
             log(f"scenario {name}: {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
             scenarios.append(drive(port, name, inputs))
         log(f"scenario reply_mail (with a worker): {WARMUP:.0f} s warm-up + {DURATION:.0f} s")

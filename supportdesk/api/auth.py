@@ -7,12 +7,14 @@ adds that header by itself).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
 from flask import Response, abort, current_app, g, make_response, request
 from flask.typing import ResponseReturnValue
@@ -118,6 +120,16 @@ def _earlier(token_id: int, key: str) -> IdempotentRequest | None:
     return row
 
 
+def _forget_expired(token_id: int) -> None:
+    """Delete the token's keys older than a day (the table stays the size of a day's use)."""
+    cutoff = utcnow() - dt.timedelta(hours=IDEMPOTENCY_HOURS)
+    db.session.execute(
+        sa.delete(IdempotentRequest).where(
+            IdempotentRequest.token_id == token_id, IdempotentRequest.created_at < cutoff
+        )
+    )
+
+
 def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
     if key is not None and not (1 <= len(key) <= 255 and set(key) <= _KEY_CHARS):
@@ -149,6 +161,7 @@ def writes(view: View) -> View:
                     return _replay(earlier)
                 response = make_response(view(*args, **kwargs))
                 if key and response.status_code < 400:
+                    _forget_expired(token.id)
                     db.session.add(IdempotentRequest(
                         token_id=token.id, key=key, fingerprint=fingerprint,
                         status_code=response.status_code, body=response.get_json(),

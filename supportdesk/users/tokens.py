@@ -22,7 +22,7 @@ from supportdesk.errors import DomainError, NotFoundError
 from supportdesk.extensions import db
 from supportdesk.users.models import ApiToken, TokenScope, User
 
-TOKEN_PREFIX = "sd_"  # noqa: S105  (not a secret: every token starts so)
+TOKEN_PREFIX = "sd_"  # noqa: S105  # nosec B105 - not a secret: every token starts so
 _TOKEN = re.compile(r"sd_[A-Za-z0-9_-]{43}")
 SHOWN_CHARS = 8  # "sd_" and five characters of the secret
 MAX_TOKENS_PER_USER = 50

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from openapi_spec_validator import validate
 
+from supportdesk.api.models import IdempotentRequest
 from supportdesk.audit.context import acting_as
 from supportdesk.audit.models import AuditLog
 from supportdesk.db import utcnow
@@ -304,6 +305,15 @@ def test_the_same_idempotency_key_and_body_returns_the_first_answer(api):
     other = api.post("/api/v1/tickets", json=payload, headers={"Idempotency-Key": "order-43"})
     assert other.status_code == 201
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 2
+    # A day later the key is free again, and expired keys are cleared as new ones come.
+    db.session.execute(
+        sa.update(IdempotentRequest).values(created_at=utcnow() - dt.timedelta(hours=25))
+    )
+    fresh = api.post("/api/v1/tickets", json=payload, headers=headers)
+    assert fresh.status_code == 201
+    assert fresh.headers.get("Idempotent-Replayed") is None
+    keys = db.session.scalars(sa.select(IdempotentRequest.key)).all()
+    assert keys == ["order-42"]
 
 
 def test_a_failed_request_does_not_use_up_its_key_and_keys_are_per_token(api_as):
