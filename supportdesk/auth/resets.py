@@ -17,8 +17,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -28,8 +26,7 @@ from supportdesk import worker
 from supportdesk.audit.listeners import record_event
 from supportdesk.db import utcnow
 from supportdesk.extensions import db
-from supportdesk.mail import compose, transport
-from supportdesk.mail.service import outbox_dir
+from supportdesk.mail.notices import mail_staff
 from supportdesk.users import service as users_service
 from supportdesk.users.models import PasswordReset, User
 
@@ -160,22 +157,15 @@ def deliver(reset_id: int) -> worker.DeliveryState:
     if reset.used_at is not None or reset.expires_at <= utcnow():
         raise worker.PermanentFailure("the link expired or was used before it could be sent")
     config = current_app.config
-    desk = compose.parse_desk_address(config["MAIL_FROM"])
-    message = EmailMessage()
-    message["From"] = formataddr((desk.display_name, desk.addr_spec))
-    message["To"] = formataddr((compose.header_text(user.full_name), user.email))
-    message["Subject"] = "Reset your password"
-    message["Date"] = format_datetime(utcnow())
-    domain = compose.mail_domain(config["MAIL_FROM"], config["MAIL_DOMAIN"])
-    message["Message-ID"] = compose.new_message_id("reset", domain)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    message.set_content(RESET_TEXT.format(
+    text = RESET_TEXT.format(
         name=user.full_name, email=user.email, desk=config["BASE_URL"],
         until=f"{reset.expires_at:%Y-%m-%d %H:%M}", address=reset.requested_from or "unknown",
         link=f"{config['BASE_URL']}/password/reset/{_token(reset.nonce)}",
-    ))  # fmt: skip
-    return transport.send(
-        message.as_bytes(), sender=desk.addr_spec, recipient=user.email,
-        smtp_url=config["SMTP_URL"], timeout=config["SMTP_TIMEOUT_SECONDS"],
-        outbox_dir=outbox_dir(), name=f"{reset.created_at:%Y%m%d-%H%M%S}-password-{reset.id}",
     )  # fmt: skip
+    return mail_staff(
+        user,
+        subject="Reset your password",
+        text=text,
+        reference="reset",
+        name=f"{reset.created_at:%Y%m%d-%H%M%S}-password-{reset.id}",
+    )

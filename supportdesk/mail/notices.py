@@ -66,19 +66,38 @@ def deliver(notice_id: int) -> worker.DeliveryState:
     notice, user = row
     if not user.is_active:
         raise worker.PermanentFailure("the account is deactivated")
+    return mail_staff(
+        user,
+        subject=notice.subject,
+        text=f"Hello {user.full_name},\n\n{notice.body}\n",
+        reference="notice",
+        name=f"{notice.created_at:%Y%m%d-%H%M%S}-notice-{notice.id}",
+    )
+
+
+def mail_staff(user: User, *, subject: str, text: str, reference: str, name: str
+               ) -> worker.DeliveryState:  # fmt: skip
+    """Send an automatic message from the desk to a staff member (the worker only).
+
+    ``Auto-Submitted: auto-generated`` (RFC 3834: no auto-replies to it); without an
+    SMTP server it is written to the outbox folder as ``name``.eml.
+
+    :raises worker.TemporaryFailure: try again later.
+    :raises worker.PermanentFailure: the server refused for good.
+    """
     config = current_app.config
     desk = compose.parse_desk_address(config["MAIL_FROM"])
     message = EmailMessage()
     message["From"] = formataddr((desk.display_name, desk.addr_spec))
     message["To"] = formataddr((compose.header_text(user.full_name), user.email))
-    message["Subject"] = compose.header_text(notice.subject)
+    message["Subject"] = compose.header_text(subject)
     message["Date"] = format_datetime(utcnow())
     domain = compose.mail_domain(config["MAIL_FROM"], config["MAIL_DOMAIN"])
-    message["Message-ID"] = compose.new_message_id("notice", domain)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    message.set_content(f"Hello {user.full_name},\n\n{notice.body}\n")
+    message["Message-ID"] = compose.new_message_id(reference, domain)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
     return transport.send(
         message.as_bytes(), sender=desk.addr_spec, recipient=user.email,
         smtp_url=config["SMTP_URL"], timeout=config["SMTP_TIMEOUT_SECONDS"],
-        outbox_dir=outbox_dir(), name=f"{notice.created_at:%Y%m%d-%H%M%S}-notice-{notice.id}",
+        outbox_dir=outbox_dir(), name=name,
     )  # fmt: skip

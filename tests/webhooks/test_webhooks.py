@@ -18,6 +18,7 @@ from supportdesk import worker
 from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.mail.notices import StaffNotice
+from supportdesk.mail.service import outbox_dir
 from supportdesk.models import AuditLog, TicketStatus
 from supportdesk.tickets import bulk
 from supportdesk.tickets import service as tickets
@@ -187,6 +188,10 @@ def test_a_hook_failing_for_a_day_is_turned_off_and_its_owner_told(hooks_app, re
     notice = db.session.scalars(sa.select(StaffNotice)).one()
     assert notice.user_id == owner_id
     assert url in notice.body
+    assert _run() == {"written": 1}  # mailed (no SMTP server here: to the outbox folder)
+    mailed = next(outbox_dir().glob("*-notice-*.eml")).read_text()
+    assert "Subject: A webhook was turned off" in mailed
+    assert "Auto-Submitted: auto-generated" in mailed
     turned_off = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "webhook.updated")
                                     .order_by(AuditLog.id.desc())).first()  # fmt: skip
     assert turned_off.source == "system"
