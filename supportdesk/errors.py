@@ -93,6 +93,15 @@ def render_error(code: int, *, title: str, message: str) -> tuple[str, int]:
         return render_template("errors/generic.html", **context), code
 
 
+# What a person is told instead of werkzeug's stock sentences ("…check your spelling…").
+FRIENDLY = {
+    404: "There is nothing at this address: the link may be old, or what it pointed to was "
+    "deleted. Go back, or start again from the ticket list.",
+    405: "This page cannot be used that way (for example a form sent to an address that only "
+    "shows a page). Go back and try again from the page itself.",
+}
+
+
 def _field_errors(exc: HTTPException) -> dict[str, list[str]] | None:
     """Return the field map of a validation error (webargs puts it in ``exc.data``)."""
     messages = (getattr(exc, "data", None) or {}).get("messages")
@@ -122,7 +131,10 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
             )
         return problem(exc.code, title=exc.name, detail=detail, errors=fields,
                        headers=headers)  # fmt: skip
-    body, code = render_error(exc.code, title=exc.name, message=exc.description or "")
+    message = exc.description or ""
+    if message == type(exc).description and exc.code in FRIENDLY:  # werkzeug's stock text
+        message = FRIENDLY[exc.code]
+    body, code = render_error(exc.code, title=exc.name, message=message)
     response = exc.get_response()
     response.set_data(body)
     response.status_code = code

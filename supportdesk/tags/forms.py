@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from supportdesk.tags.service import COLOUR
 
@@ -14,7 +14,9 @@ class TagForm(FlaskForm):
     colour = StringField(
         "Colour",
         default="#6b7280",
-        validators=[DataRequired(), Regexp(COLOUR, message="Use the form #1a2b3c.")],
-        render_kw={"type": "color"},
+        # InputRequired, not DataRequired: a colour input always has a value, and
+        # `required` is not allowed on it (HTML: the attribute does not apply to colour).
+        validators=[InputRequired(), Regexp(COLOUR, message="Use the form #1a2b3c.")],
+        render_kw={"type": "color", "required": False},
     )
     description = TextAreaField("Description", validators=[Length(max=500)])
