@@ -178,3 +178,38 @@ def rebuild_tickets(ticket_ids: list[int] | None = None) -> dict[int, dict[str, 
             for key, value in changes.items():
                 states[log.entity_id][key] = value["new"]
     return states
+
+
+def change_lines(changes: dict[str, Any] | None) -> list[str]:
+    """Return an audit row's changes as readable lines: ``status: open → resolved``.
+
+    Secrets read ``password: changed``; a long text says only that it was edited.
+    """
+    lines = []
+    for key, change in (changes or {}).items():
+        label = FIELD_LABELS.get(key, key).replace("_", " ")
+        if isinstance(change, dict) and ("old" in change or "new" in change):
+            old, new = change.get("old"), change.get("new")
+            if any(isinstance(v, str) and len(v) > 80 for v in (old, new)):
+                lines.append(f"{label}: edited")
+            else:
+                lines.append(f"{label}: {_shown(old)} → {_shown(new)}")
+        elif isinstance(change, dict) and ("added" in change or "removed" in change):
+            parts = [
+                f"+{_shown(change.get('added'))}" if change.get("added") else "",
+                f"−{_shown(change.get('removed'))}" if change.get("removed") else "",
+            ]
+            lines.append(f"{label}: " + " ".join(p for p in parts if p))
+        else:
+            lines.append(f"{label}: {_shown(change)}")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or "none"
+    if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T":
+        return value[:16].replace("T", " ")  # an ISO time, to the minute
+    return str(value)

@@ -16,16 +16,18 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
 from supportdesk.audit import queries
 from supportdesk.audit.service import seal_log
 from supportdesk.csvexport import stream_csv
-from supportdesk.db import unit_of_work
+from supportdesk.db import parse_id, unit_of_work
 from supportdesk.fields import DayField
 from supportdesk.policy import admin_required
 from supportdesk.replicas import from_replica, reading_replica
+from supportdesk.users.service import staff_list
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 ID_MAX = 2**62  # larger numbers are no id, and overflow SQLite's integers
@@ -37,13 +39,31 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+def optional_id(value: Any) -> int | None:
+    """Coerce the actor picker's value: empty is no filter; anything else must be a number."""
+    if value in (None, "", "None"):
+        return None
+    if isinstance(value, int):
+        return value
+    number = parse_id(str(value))
+    if number is None:
+        raise ValueError("Choose a person from the list.")
+    return number
+
+
 class AuditFilterForm(FlaskForm):
     """Query-string filters of the audit list."""
 
     class Meta:
         csrf = False
 
-    actor = IntegerField("Actor (user id)", validators=[Optional(), NumberRange(min=1, max=ID_MAX)])
+    # A name picker (the staff, by name); the value is the user id, as in older links.
+    actor = SelectField(
+        "Who",
+        coerce=optional_id,
+        validate_choice=False,
+        validators=[Optional(), NumberRange(min=1, max=ID_MAX)],
+    )
     action = StringField("Action", validators=[Optional(), Length(max=64)])
     entity_type = StringField("Entity type", validators=[Optional(), Length(max=64)])
     entity_id = IntegerField("Entity id", validators=[Optional(), NumberRange(min=0, max=ID_MAX)])
@@ -56,6 +76,9 @@ class AuditFilterForm(FlaskForm):
 
 def _filters() -> tuple[AuditFilterForm, queries.AuditFilters, list[str]]:
     form = AuditFilterForm(formdata=request.args)
+    form.actor.choices = [SelectChoice("", "Anyone")] + [
+        SelectChoice(u.id, f"{u.full_name} ({u.email})") for u in staff_list()
+    ]
     form.validate()
     problems = [f"{getattr(form, n).label.text}: {e[0]} The filter was ignored."
                 for n, e in form.errors.items()]  # fmt: skip
@@ -90,7 +113,8 @@ def index() -> ResponseReturnValue:
     with reading_replica():  # history: seconds of lag change nothing an admin decides
         entries, next_before = queries.page(filters, before_id=before)
     return render_template("audit/index.html", form=form, entries=entries, problems=problems,
-                           next_before=next_before, args=_args(form))  # fmt: skip
+                           next_before=next_before, args=_args(form),
+                           change_lines=queries.change_lines)  # fmt: skip
 
 
 @bp.get("/export.csv")

@@ -58,12 +58,39 @@ def nice_max(value: float) -> float:
     return 10 * power  # pragma: no cover - the loop always returns
 
 
+def tick_values(top: float) -> list[int]:
+    """Return the gridlines' values: whole numbers only, each drawn where it belongs.
+
+    Halves of ``top`` when whole (0, 50, 100); every unit up to 5 otherwise (0…5), since a
+    tick at 2.5 labelled "2" misplaced the figures.
+    """
+    whole = int(top)
+    if whole % 2 == 0:
+        return [0, whole // 2, whole]
+    if whole <= 5:
+        return list(range(whole + 1))
+    return [0, whole]
+
+
+def duration_label(hours: float | None) -> str:
+    """Say a duration as people do: "—", "40 min", "5 h", "2 d 7 h"."""
+    if hours is None:
+        return "—"
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    days, rest = divmod(round(hours), 24)
+    if not days:
+        return f"{rest} h"
+    return f"{days} d {rest} h" if rest else f"{days} d"
+
+
 def _frame(
     days: list[dt.date], top_value: float
 ) -> tuple[float, list[Tick], list[tuple[float, str]], float]:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top = nice_max(top_value)
-    ticks = [Tick(TOP + plot_h * (1 - f), f"{top * f:,.0f}") for f in (0, 0.5, 1)]
+    ticks = [Tick(TOP + plot_h * (1 - v / top), f"{v:,}") for v in tick_values(top)]
     step = plot_w / max(1, len(days))
     label_every = max(1, math.ceil(len(days) / 6))
     x_labels = [

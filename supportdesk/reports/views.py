@@ -79,6 +79,7 @@ def index() -> ResponseReturnValue:
         recompute_args=plain_args,
         backlog_chart=charts.line_chart(report.backlog_per_day),
         flow_chart=charts.bar_chart(created, resolved),
+        duration=charts.duration_label,
         sla=sla_hours(),
     )
 
