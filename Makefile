@@ -20,6 +20,14 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --constraint requirements.lock -e '.[test]'
 	@touch $(STAMP)
 
+NODE_STAMP := node_modules/.installed
+
+# The browser and markup checks' tools (axe-core, html-validate) from the npm registry,
+# pinned by package-lock.json; skipped where npm is missing (those tests then say so).
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	  else echo "npm not found: the axe and html-validate checks will be skipped"; fi
+
 install: $(STAMP) ## Create .venv and install the project with its test tools
 
 lock: ## Re-resolve dependencies to their newest allowed versions and rewrite requirements.lock
@@ -65,16 +73,16 @@ fmt: install ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test-sqlite: install ## Run the suite on SQLite
+test-sqlite: install $(NODE_STAMP) ## Run the suite on SQLite
 	$(BIN)/pytest --backend=sqlite $(PYTEST_ARGS)
 
-test-postgresql: install ## Run the suite on PostgreSQL (SUPPORTDESK_TEST_PG_URL)
+test-postgresql: install $(NODE_STAMP) ## Run the suite on PostgreSQL (SUPPORTDESK_TEST_PG_URL)
 	$(BIN)/pytest --backend=postgresql $(PYTEST_ARGS)
 
 lint-migrations: install ## Lint every revision's PostgreSQL SQL with squawk (waivers: SQUAWK_WAIVERS in the revision)
 	$(BIN)/python migrations/lint.py
 
-test: install ## Lint, type-check, lint migrations, audit and the whole suite on SQLite and PostgreSQL, side by side (time table at the end)
+test: install $(NODE_STAMP) ## Lint, type-check, lint migrations, audit and the whole suite on SQLite and PostgreSQL, side by side (time table at the end)
 	$(BIN)/python tests/phases.py \
 	  "lint=make --no-print-directory lint" \
 	  "migrations=$(BIN)/python migrations/lint.py" \
