@@ -13,6 +13,7 @@ aims. Two layers keep it inert:
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 
 import nh3
@@ -87,3 +88,28 @@ def render_markdown(text: str | None) -> Markup:
         return Markup("")
     html = _render_cached(text) if len(text) <= CACHE_MAX_CHARS else _render(text)
     return Markup(html)  # noqa: S704  # nosec B704 - sanitised by nh3 just above
+
+
+def when(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:
+    """Render a time as people read a list: "3 h ago", the exact time (UTC) on hover.
+
+    ``<time datetime>`` carries the instant for machines; ``title`` the full date and time
+    with its zone. Future times read "in 2 d" (due times).
+    """
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = (now - value).total_seconds()
+    ahead, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        text = "just now"
+    else:
+        for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+            if seconds >= size:
+                amount = int(seconds // size)
+                text = f"in {amount} {unit}" if ahead else f"{amount} {unit} ago"
+                break
+    if seconds >= 30 * 86_400:
+        text = f"{value:%Y-%m-%d}"
+    full = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(value.isoformat(), full, text)

@@ -31,7 +31,7 @@ from supportdesk.db import db
 from supportdesk.errors import is_api_request
 from supportdesk.extensions import login_manager
 from supportdesk.proxy import VIA_PROXY
-from supportdesk.rendering import render_markdown, stored_markdown
+from supportdesk.rendering import render_markdown, stored_markdown, when
 from supportdesk.replicas import note_write
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
@@ -65,6 +65,7 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_release_session)
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_global(stored_markdown, "stored_markdown")
+    app.add_template_global(when, "when")
 
 
 def _from_trusted_proxy() -> bool:

@@ -38,7 +38,10 @@
   function toggleSelected() {
     if (current < 0) return;
     const box = rows[current].querySelector('input[type="checkbox"][name="ids"]');
-    if (box) box.checked = !box.checked;
+    if (box) {
+      box.checked = !box.checked;
+      box.dispatchEvent(new Event("change", { bubbles: true }));  // the bulk bar listens
+    }
   }
 
   function assignToMe() {
@@ -242,4 +245,21 @@
       timer = setTimeout(function () { suggest(field); }, 200);
     });
   });
+})();
+
+/* The workspace: the bulk bar appears once a ticket is selected; on a narrow screen the
+   views sidebar starts folded (without JavaScript both stay open). */
+(function () {
+  "use strict";
+  const bar = document.getElementById("bulk-bar");
+  const form = document.getElementById("bulk-form");
+  if (bar && form) {
+    const sync = function () {
+      bar.hidden = !form.querySelector("input[name=ids]:checked");
+    };
+    form.addEventListener("change", sync);
+    sync();
+  }
+  const sidebar = document.getElementById("sidebar");
+  if (sidebar && window.matchMedia("(max-width: 900px)").matches) sidebar.open = false;
 })();

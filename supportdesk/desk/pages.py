@@ -5,8 +5,12 @@ The views call these to build a page's context; nothing here writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.datastructures import MultiDict
 
 from supportdesk.audit import queries as audit_queries
 from supportdesk.desk.service import TicketValues
@@ -205,3 +209,85 @@ def prefill(form: TicketForm, values: dict[str, str]) -> None:
     form.priority.data = values["priority"]
     form.assignee.data = int(values["assignee"]) if values["assignee"] else None
     form.tags.data = [int(i) for i in values["tags"].split(",") if i]
+
+
+ACTIVE = [TicketStatus.OPEN.value, TicketStatus.IN_PROGRESS.value,
+          TicketStatus.WAITING_ON_CUSTOMER.value]  # fmt: skip
+# The sidebar's saved views: a label and the list's query arguments (bookmarkable).
+SAVED_VIEWS: list[tuple[str, dict[str, Any]]] = [
+    ("All open", {"status": ACTIVE}),
+    ("Mine", {"assignee": "me", "status": ACTIVE}),
+    ("Unassigned", {"assignee": "none", "status": ACTIVE}),
+    ("Urgent", {"priority": ["urgent"], "status": ACTIVE}),
+    ("Waiting on customer", {"status": [TicketStatus.WAITING_ON_CUSTOMER.value]}),
+    ("Following", {"following": "y"}),
+    ("Overdue", {"overdue": "y"}),
+]
+
+
+@dataclass(frozen=True)
+class SidebarView:
+    """One saved view as the sidebar shows it."""
+
+    label: str
+    args: dict[str, Any]
+    count: str  # "12", "1,000+"
+    current: bool
+
+
+def _plain(args: dict[str, Any]) -> dict[str, list[str]]:
+    """Return the filter part of query arguments, comparable (sort, order, page left out)."""
+    return {k: sorted(v) if isinstance(v, list) else [str(v)] for k, v in args.items()
+            if k not in ("sort", "dir", "cursor") and v not in (None, "", [], False)}  # fmt: skip
+
+
+def sidebar(user: Any, current_args: dict[str, Any]) -> tuple[list[SidebarView], str | None]:
+    """Return the saved views with their live counts, and the trash's count (admins).
+
+    One statement for every count (capped like the list's), once per request.
+    """
+    filters = [TicketFilterForm(formdata=MultiDict(args), meta={"csrf": False}).filters()
+               for _, args in SAVED_VIEWS]  # fmt: skip
+    counts = queries.view_counts(filters, user_id=user.id, trash=user.is_admin)
+    here = _plain(current_args)
+    views = [SidebarView(label, args, queries.count_label(count), _plain(args) == here)
+             for (label, args), count in zip(SAVED_VIEWS, counts, strict=False)]  # fmt: skip
+    trash = queries.count_label(counts[-1]) if user.is_admin else None
+    return views, trash
+
+
+_CHIP_NAMES = {"q": "Search", "status": "Status", "priority": "Priority", "tag": "Tag",
+               "assignee": "Assignee", "created_from": "From", "created_to": "To",
+               "requester": "Requester", "following": "Following", "overdue": "Overdue",
+               "include_deleted": "With deleted"}  # fmt: skip
+
+
+def _chip_values(tags: dict[int, str], staff: dict[str, str]) -> dict[str, Callable[[Any], str]]:
+    return {
+        "status": lambda v: str(v).replace("_", " "),
+        "priority": str,
+        "tag": lambda v: tags.get(int(v), f"#{v}"),
+        "assignee": lambda v: staff.get(str(v), f"#{v}"),
+        "q": lambda v: f"“{v}”",
+    }
+
+
+def filter_chips(args: dict[str, Any], options: queries.FilterOptions, *, index_url: str
+                 ) -> list[tuple[str, str]]:  # fmt: skip
+    """Return (label, link without it) for each active filter value, to remove one by one."""
+    staff = {str(o.id): o.label for o in options.staff} | {"me": "me", "none": "nobody"}
+    tags = {o.id: o.label for o in options.tags}
+    values = _chip_values(tags, staff)
+    chips = []
+    for name, value in args.items():
+        if name not in _CHIP_NAMES:
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            rest = {k: ([x for x in v if x != one] if k == name and isinstance(v, list) else v)
+                    for k, v in args.items() if k != name or isinstance(v, list)}  # fmt: skip
+            rest = {k: v for k, v in rest.items() if v not in ([], None, "") and k != "cursor"}
+            shown = values.get(name)  # fmt: skip
+            label = _CHIP_NAMES[name] + (f": {shown(one)}" if shown else (
+                "" if one in (True, "y") else f": {one}"))  # fmt: skip
+            chips.append((label, index_url + ("?" + urlencode(rest, doseq=True) if rest else "")))
+    return chips

@@ -64,16 +64,6 @@ from supportdesk.tickets.models import Ticket, TicketStatus
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 bp.record_once(lambda state: state.app.jinja_env.globals.update(badges.GLOBALS))
 
-ACTIVE = [TicketStatus.OPEN.value, TicketStatus.IN_PROGRESS.value,
-          TicketStatus.WAITING_ON_CUSTOMER.value]  # fmt: skip
-SAVED_VIEWS: list[tuple[str, dict[str, Any]]] = [
-    ("My open tickets", {"assignee": "me", "status": ACTIVE}),
-    ("Unassigned", {"assignee": "none", "status": ACTIVE}),
-    ("Urgent", {"priority": ["urgent"], "status": ACTIVE}),
-    ("Waiting on customer", {"status": [TicketStatus.WAITING_ON_CUSTOMER.value]}),
-    ("Following", {"following": "y"}),
-]
-
 
 def _options() -> queries.FilterOptions:
     """Tags, active staff and macros for the page's selects, in one statement."""
@@ -103,7 +93,9 @@ def index() -> ResponseReturnValue:
         return redirect(url_for("tickets.detail", number=listing.go_to))
     return render_template(
         "tickets/index.html", form=form, page=listing.page, problems=listing.problems,
-        options=options, saved_views=SAVED_VIEWS, filter_args=(args := form.query_args()),
+        options=options, filter_args=(args := form.query_args()),
+        sidebar=pages.sidebar(current_user, args),
+        chips=pages.filter_chips(args, options, index_url=url_for("tickets.index")),
         filtered=bool(set(args) - {"sort", "dir"}), loaded_at=utcnow().isoformat(),
         bulk_actions=desk.BULK_ACTIONS, candidates=search.CANDIDATES, probe=search.PROBE,
     )  # fmt: skip

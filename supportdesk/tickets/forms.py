@@ -156,12 +156,13 @@ class TicketFilterForm(FlaskForm):
     cursor = HiddenField()
     include_deleted = BooleanField("Include deleted (admins)")
     following = BooleanField("Only tickets I follow")
+    overdue = BooleanField("Only overdue")
     requester = IntegerField(
         "Requester", widget=HiddenInput(), validators=[Optional(), NumberRange(min=1, max=ID_MAX)]
     )
 
     ARGS = ("q", "status", "priority", "assignee", "tag", "created_from", "created_to",
-            "sort", "dir", "include_deleted", "following", "requester")  # fmt: skip
+            "sort", "dir", "include_deleted", "following", "requester", "overdue")  # fmt: skip
 
     def filters(self) -> TicketFilters:
         """Return the valid filters; an invalid field is treated (and shown) as not given."""
@@ -181,6 +182,7 @@ class TicketFilterForm(FlaskForm):
             include_deleted=bool(value.get("include_deleted")),
             following=bool(value.get("following")),
             requester_id=value.get("requester"),
+            overdue=bool(value.get("overdue")),
         )
 
     def query_args(self) -> dict[str, Any]:

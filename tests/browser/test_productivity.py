@@ -133,6 +133,7 @@ def test_take_next_gives_the_most_urgent_waiting_ticket(new_page, login, live_se
 
     page = login(new_page())
     page.goto(base + "/tickets/")
+    page.click("#filters > summary")
     page.select_option("#tag", label=f"queue-{word}")
     page.click("button:has-text('Filter')")
     page.click("#take-next")

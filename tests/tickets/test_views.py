@@ -45,7 +45,9 @@ def test_list_shows_a_page_of_25_with_every_column(agent_client, now):
     tickets[0].status = TicketStatus.WAITING_ON_CUSTOMER
     tickets[0].priority = TicketPriority.URGENT
     tickets[0].tags = [billing]
-    CommentFactory.create_batch(3, ticket=tickets[0])
+    CommentFactory.create_batch(2, ticket=tickets[0])
+    CommentFactory(ticket=tickets[0], body="Any news?\nThe printer  still jams.")
+    CommentFactory(ticket=tickets[0], body="Internal: call the vendor", is_internal=True)
     response = agent_client.get("/tickets/")
     text = response.text
     assert _numbers(response) == [t.number for t in tickets[:25]]
@@ -53,7 +55,10 @@ def test_list_shows_a_page_of_25_with_every_column(agent_client, now):
     assert "Waiting on customer" in text
     assert "!! Urgent" in text  # readable without colour
     assert 'style="--chip: #ff0000">billing</span>' in text
-    assert '<td class="num">3</td>' in text
+    # The latest public message previews under the title, on one line (notes never).
+    assert '<span class="preview">Any news? The printer still jams.</span>' in text
+    assert "call the vendor" not in text
+    assert '<span class="preview">It was fine yesterday.</span>' in text  # no reply yet
     assert "30 matching" in text
 
 
@@ -207,9 +212,10 @@ def test_list_query_budget_is_three_for_1_and_25_rows_and_any_filters(agent_clie
     assert len(_numbers(one)) == 1
     assert len(_numbers(many)) == 25
     assert len(_numbers(filtered)) == 11
-    # user, filter options (tags + staff), ticket rows (+assignee, counts, tag ids)
+    # user, filter options (tags + staff), ticket rows (+assignee, counts, tag ids,
+    # preview), the sidebar's view counts (all of them in one statement)
     for response in (one, many, filtered, deep):
-        assert response.headers["X-DB-Query-Count"] == "3"
+        assert response.headers["X-DB-Query-Count"] == "4"
         assert float(response.headers["X-DB-Query-Time-Ms"]) >= 0
     # Each row's tags, named from the filter options and sorted by name.
     first = re.search(r"<tr>.*?</tr>", one.text.split("<tbody>", 1)[1], flags=re.S).group(0)
@@ -217,14 +223,24 @@ def test_list_query_budget_is_three_for_1_and_25_rows_and_any_filters(agent_clie
     assert re.findall(r'<span class="chip" style="--chip: [^"]*">([^<]*)</span>', first) == names
 
 
-def test_saved_views_are_filter_links(agent_client, agent, now):
+def test_saved_views_are_filter_links_with_live_counts(agent_client, agent, now):
     mine = _make(now, 1, assignee=agent, status=TicketStatus.IN_PROGRESS)
     _make(now, 2, assignee=agent, status=TicketStatus.CLOSED)
+    _make(now, 3, status=TicketStatus.OPEN, priority=TicketPriority.URGENT)
     page = agent_client.get("/tickets/")
-    link = re.search(r'<a href="([^"]+)">My open tickets</a>', page.text).group(1)
-    assert _numbers(agent_client.get(link.replace("&amp;", "&"))) == [mine.number]
-    for label in ("Unassigned", "Urgent", "Waiting on customer", "Following"):
-        assert f">{label}</a>" in page.text
+    views = dict((label, (href, count)) for href, label, count in re.findall(
+        r'<li><a href="([^"]+)">([^<]+?) <span class="count">([^<]+)</span></a></li>',
+        page.text))  # fmt: skip
+    assert views["Mine"][1] == "1"
+    assert views["All open"][1] == "2"
+    assert views["Urgent"][1] == "1"
+    assert views["Unassigned"][1] == "1"
+    assert views["Overdue"][1] == "0"
+    assert set(views) == {"All open", "Mine", "Unassigned", "Urgent", "Waiting on customer",
+                          "Following", "Overdue"}  # fmt: skip
+    followed = agent_client.get(views["Mine"][0].replace("&amp;", "&"))
+    assert _numbers(followed) == [mine.number]
+    assert re.search(r'<a href="[^"]+" aria-current="page">Mine <span', followed.text)
 
 
 def test_ticket_page_shows_everything_within_nine_statements(agent_client):
