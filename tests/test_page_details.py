@@ -6,6 +6,10 @@ import re
 import urllib.parse
 from collections import Counter
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
 from tests.factories import CommentFactory, TicketFactory
 
 
@@ -132,3 +136,92 @@ def test_the_reports_page_shows_durations_as_days_and_hours(agent_client, admin)
     service.change_status(ticket, TicketStatus.RESOLVED, actor=admin)
     html = agent_client.get("/reports/").text
     assert "2 d 7 h" in html
+
+
+def test_the_side_panel_saves_status_priority_assignee_and_tags_in_one_form(agent_client,
+                                                                           agent):  # fmt: skip
+    from supportdesk.extensions import db
+    from supportdesk.models import Ticket
+    from tests.factories import TagFactory
+
+    ticket = TicketFactory(priority="low")
+    vip, billing = TagFactory(name="vip"), TagFactory(name="billing")
+    page = agent_client.get(f"/tickets/{ticket.number}").text
+    version = re.search(
+        r'name="version" type="hidden" value="(\d+)" id="quick-version"|'
+        r'id="quick-version" name="version" type="hidden" value="(\d+)"',
+        page,
+    )
+    assert version
+    saved = agent_client.post(f"/tickets/{ticket.number}/update", data={
+        "status": "in_progress", "priority": "high", "assignee": str(agent.id),
+        "tags": [str(vip.id), str(billing.id)], "tags_shown": "1",
+        "version": ticket.version})  # fmt: skip
+    assert saved.status_code == 303
+    db.session.expire_all()
+    fresh = db.session.scalars(
+        sa.select(Ticket)
+        .where(Ticket.id == ticket.id)
+        .options(selectinload(Ticket.tags))
+        .execution_options(populate_existing=True)
+    ).one()
+    assert (fresh.status.value, fresh.priority.value, fresh.assignee_id) == (
+        "in_progress",
+        "high",
+        agent.id,
+    )
+    assert sorted(t.name for t in fresh.tags) == ["billing", "vip"]
+    # Every tag taken off (the select sends nothing; tags_shown says it was there).
+    agent_client.post(f"/tickets/{ticket.number}/update", data={
+        "status": "in_progress", "assignee": str(agent.id), "tags_shown": "1",
+        "version": fresh.version})  # fmt: skip
+    db.session.expire_all()
+    fresh = db.session.scalars(
+        sa.select(Ticket)
+        .where(Ticket.id == ticket.id)
+        .options(selectinload(Ticket.tags))
+        .execution_options(populate_existing=True)
+    ).one()
+    assert fresh.tags == []
+    assert fresh.priority.value == "high"  # not in the form: kept
+
+
+def test_send_and_set_status_does_both_in_one_request(agent_client):
+    from supportdesk.audit.models import AuditLog
+    from supportdesk.extensions import db
+    from supportdesk.models import Ticket
+
+    ticket = TicketFactory()
+    page = agent_client.get(f"/tickets/{ticket.number}").text
+    assert 'name="then_status" value="resolved"' in page
+    assert ">Send reply</button>" in page
+    token = re.search(r'name="form_token" type="hidden" value="([^"]+)"', page).group(1)
+    sent = agent_client.post(f"/tickets/{ticket.number}/comments", data={
+        "body": "Fixed, closing.", "is_internal": "", "then_status": "resolved",
+        "form_token": token}, follow_redirects=True)  # fmt: skip
+    assert "Reply added; changed status." in sent.text
+    db.session.expire_all()
+    fresh = db.session.get(Ticket, ticket.id)
+    assert fresh.status.value == "resolved"
+    rows = db.session.scalars(sa_select_audit(AuditLog, ticket.id)).all()
+    assert {r.action for r in rows} >= {"comment.created", "ticket.updated"}
+    assert len({r.request_id for r in rows if r.action in ("comment.created",
+                                                           "ticket.updated")}) == 1  # fmt: skip
+    bad = agent_client.post(f"/tickets/{ticket.number}/comments", data={
+        "body": "x", "then_status": "closed"})  # fmt: skip
+    assert bad.status_code == 422
+
+
+def sa_select_audit(model, ticket_id):
+    return sa.select(model).where(model.ticket_id == ticket_id)
+
+
+@pytest.mark.parametrize("typed", ["the", "The AND of", "to be or not to be"])
+def test_a_search_of_only_stop_words_is_refused_on_every_backend(agent_client, typed):
+    TicketFactory(title="The printer and the tray")
+    page = agent_client.get("/tickets/", query_string={"q": typed})
+    assert page.status_code == 200
+    assert "only very common words" in page.text
+    # Not refused: a real word beside them, or a stop word only excluded.
+    fine = agent_client.get("/tickets/", query_string={"q": "the printer"})
+    assert "only very common words" not in fine.text

@@ -66,9 +66,12 @@
 
   function reply(internal) {
     const body = document.getElementById("body");
-    const box = document.getElementById("is_internal");
+    const box = document.getElementById(internal ? "is_internal" : "kind-reply");
     if (!body) return;
-    if (box) box.checked = internal;
+    if (box) {
+      box.checked = true;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+    }
     body.focus();
     body.scrollIntoView({ block: "center" });
   }
@@ -180,7 +183,10 @@
         body.value = value ? value + "\n\n" + text : text;
         inserted = text;
       }
-      if (internal && option.dataset.internal) internal.checked = true;
+      if (internal && option.dataset.internal) {
+        internal.checked = true;
+        internal.dispatchEvent(new Event("change", { bubbles: true }));  // the tabs follow
+      }
       body.focus();
     }
 
@@ -262,4 +268,96 @@
   }
   const sidebar = document.getElementById("sidebar");
   if (sidebar && window.matchMedia("(max-width: 900px)").matches) sidebar.open = false;
+})();
+
+/* The reply box: Reply and Internal note as two tabs (the radios underneath), the send
+   button named after the tab, a note's yellow; Ctrl+Enter (⌘+Enter) sends. */
+(function () {
+  "use strict";
+  const form = document.getElementById("comment-form");
+  if (!form) return;
+  const send = document.getElementById("add-comment");
+  function sync() {
+    const note = document.getElementById("is_internal");
+    const internal = !!(note && note.checked);
+    form.classList.toggle("note", internal);
+    if (send) send.textContent = internal ? send.dataset.note : send.dataset.reply;
+  }
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "is_internal") sync();
+  });
+  form.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && send) {
+      event.preventDefault();
+      if (form.requestSubmit) form.requestSubmit(send);
+      else send.click();
+    }
+  });
+  sync();
+})();
+
+/* The side panel's tag picker: the chosen tags as removable tokens, the others found by
+   typing. The multi-select underneath is what is sent (and what works without JS). */
+(function () {
+  "use strict";
+  document.querySelectorAll("[data-tag-picker]").forEach(function (field) {
+    const select = field.querySelector("select[multiple]");
+    if (!select) return;
+    const tokens = document.createElement("div");
+    tokens.className = "tag-tokens";
+    const input = document.createElement("input");
+    input.type = "search";
+    input.id = select.id + "-find";
+    input.placeholder = "Add a tag…";
+    input.autocomplete = "off";
+    input.setAttribute("aria-label", "Add a tag: type to find it");
+    const matches = document.createElement("div");
+    matches.className = "tag-matches";
+    select.classList.add("sr-only");
+    select.tabIndex = -1;
+    select.setAttribute("aria-hidden", "true");
+    field.append(tokens, input, matches);
+    function changed() {
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+      render();
+    }
+    function button(text, label, onClick) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = text;
+      b.setAttribute("aria-label", label);
+      b.addEventListener("click", onClick);
+      return b;
+    }
+    function render() {
+      tokens.replaceChildren();
+      matches.replaceChildren();
+      const words = input.value.toLowerCase().trim();
+      Array.from(select.options).forEach(function (option) {
+        if (option.selected) {
+          tokens.append(button(option.text + " ×", "Remove the tag " + option.text, function () {
+            option.selected = false;
+            changed();
+            input.focus();
+          }));
+        } else if (words && option.text.toLowerCase().includes(words)) {
+          matches.append(button("+ " + option.text, "Add the tag " + option.text, function () {
+            option.selected = true;
+            input.value = "";
+            changed();
+            input.focus();
+          }));
+        }
+      });
+    }
+    input.addEventListener("input", render);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();  // Enter adds the first match instead of sending the form
+        const first = matches.querySelector("button");
+        if (first) first.click();
+      }
+    });
+    render();
+  });
 })();

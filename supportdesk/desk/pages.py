@@ -97,8 +97,7 @@ def fill_choices(form: TicketForm | QuickUpdateForm, options: queries.FilterOpti
                  ticket: Ticket | None = None) -> None:  # fmt: skip
     """Fill the assignee (and tag) choices of a ticket form."""
     form.assignee.choices = staff_choices(options, ticket)
-    if isinstance(form, TicketForm):
-        form.tags.choices = choices((o.id, o.label) for o in options.tags)
+    form.tags.choices = choices((o.id, o.label) for o in options.tags)
 
 
 def detail(
@@ -114,6 +113,9 @@ def detail(
     quick = QuickUpdateForm(
         formdata=None,
         status=ticket.status.value,
+        priority=ticket.priority.value,
+        tags=[t.id for t in ticket.tags],
+        tags_shown="1",
         assignee=ticket.assignee_id,
         version=ticket.version,
         original=conflicts.fingerprints(conflicts.editable_values(ticket)),
@@ -158,7 +160,7 @@ def reply_message(new: Any, macro: Any, changed: set[str]) -> str:
     if changed:
         parts.append(f"changed {', '.join(sorted(changed))}")
     if macro is None:
-        return parts[0].capitalize() + "."
+        return "; ".join(parts).capitalize() + "."
     return f"Applied “{macro.name}”: " + ("; ".join(parts) or "nothing needed changing") + "."
 
 

@@ -180,6 +180,7 @@ class ReplyValues:
     is_internal: bool
     macro: Macro | None = None
     version: int | None = None
+    then_status: TicketStatus | None = None  # "Send and set status", in the same transaction
 
 
 def submit_reply(
@@ -211,6 +212,9 @@ def submit_reply(
                 is_internal=reply.is_internal, expected_version=reply.version,
             )  # fmt: skip
             comment, changed = applied.comment, applied.changed
+        if comment is not None and reply.then_status is not None:
+            changed |= service.update_ticket(ticket, TicketEdit(status=reply.then_status),
+                                             actor=actor)  # fmt: skip
         if comment is not None:
             attachments.attach_files(files, ticket_id=ticket.id, comment_id=comment.id,
                                      uploader=actor)  # fmt: skip

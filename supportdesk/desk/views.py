@@ -59,7 +59,7 @@ from supportdesk.tickets.forms import (
     TicketForm,
     choices,
 )
-from supportdesk.tickets.models import Ticket, TicketStatus
+from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 bp.record_once(lambda state: state.app.jinja_env.globals.update(badges.GLOBALS))
@@ -168,9 +168,10 @@ def _redirect_to_ticket(ticket_id: int, anchor: str | None = None) -> ResponseRe
     return redirect(url_for(".detail", number=number, _anchor=anchor), code=303)
 
 
-def _load(number: int, loader: Any = queries.ticket_for_page) -> Ticket:
+def _load(number: int, loader: Any = queries.ticket_for_page, *,
+          include_deleted: bool = False) -> Ticket:  # fmt: skip
     # Deleted tickets are in the trash: admins can still open them, agents get 404.
-    ticket = loader(number, include_deleted=current_user.is_admin)
+    ticket = loader(number, include_deleted=include_deleted or current_user.is_admin)
     if ticket is None:
         abort(404, f"There is no ticket SD-{number}.")
     return ticket
@@ -252,18 +253,19 @@ def edit(number: int) -> ResponseReturnValue:
 
 @bp.post("/<int:number>/update")
 def quick_update(number: int) -> ResponseReturnValue:
-    """Change status and assignee from the ticket page."""
+    """Change status, priority, assignee and tags from the ticket page's side panel."""
     ticket = _load(number, queries.ticket_for_edit)
     options = queries.filter_options()
     quick = QuickUpdateForm()
     pages.fill_choices(quick, options, ticket)
     if not quick.validate():
-        flash("The status or assignee was not valid; nothing was changed.", "error")
+        flash("A value in the side panel was not valid; nothing was changed.", "error")
         return redirect(url_for(".detail", number=number), code=303)
     values = desk.TicketValues(
         title=ticket.title, description=ticket.description,
-        status=TicketStatus(quick.status.data), priority=ticket.priority,
-        assignee_id=quick.assignee.data, tag_ids=[t.id for t in ticket.tags],
+        status=TicketStatus(quick.status.data), assignee_id=quick.assignee.data,
+        priority=TicketPriority(quick.priority.data) if quick.priority.data else ticket.priority,
+        tag_ids=quick.tags.data if quick.tags_shown.data else [t.id for t in ticket.tags],
         requester=conflicts.requester_text(ticket), cc=conflicts.cc_text(ticket.ccs),
     )  # fmt: skip
     form = TicketForm(formdata=None, original=quick.original.data)
@@ -326,7 +328,9 @@ def comment(number: int) -> ResponseReturnValue:
     if (files := accept_uploads(form.attachments)) is None:
         return _render_detail(_load(number), form, 422)
     reply = desk.ReplyValues(body=form.body.data or "", is_internal=bool(form.is_internal.data),
-                             macro=macro, version=form.version.data)  # fmt: skip
+                             macro=macro, version=form.version.data,
+                             then_status=TicketStatus(form.then_status.data)
+                             if form.then_status.data else None)  # fmt: skip
     try:
         with unit_of_work():
             done = desk.submit_reply(ticket, reply, actor=_actor(), files=files,
@@ -414,18 +418,22 @@ def delete(number: int) -> ResponseReturnValue:
     ticket = _load(number, queries.ticket_for_edit)
     with unit_of_work():
         service.delete_ticket(ticket, actor=_actor())
-    flash(f"{ticket.reference} moved to the trash. An admin can restore it.", "success")
+    # The flash's category carries the number: the message shows an Undo button for it.
+    flash(f"{ticket.reference} is in the trash.", f"undo:{number}")
     return redirect(url_for(".index"), code=303)
 
 
 @bp.post("/<int:number>/restore")
-@admin_required
 def restore(number: int) -> ResponseReturnValue:
-    """Take a ticket out of the trash (admins)."""
-    ticket = _load(number, queries.ticket_for_edit)
-    with unit_of_work():
-        service.restore_ticket(ticket, actor=_actor())
-    flash(f"{ticket.reference} restored.", "success")
+    """Take a ticket out of the trash (admins; Undo: its deleter within 30 seconds)."""
+    ticket = _load(number, queries.ticket_for_edit, include_deleted=True)
+    try:
+        with unit_of_work():
+            service.restore_ticket(ticket, actor=_actor())
+    except DomainError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".index"), code=303)
+    flash(f"{ticket.reference} restored: it is back out of the trash.", "success")
     return redirect(url_for(".detail", number=number), code=303)
 
 

@@ -19,6 +19,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
+    AnyOf,
     DataRequired,
     InputRequired,
     Length,
@@ -100,10 +101,18 @@ class TicketForm(FlaskForm):
 
 
 class QuickUpdateForm(FlaskForm):
-    """Status and assignee, changed from the ticket page."""
+    """The ticket page's side panel: status, priority, assignee and tags, saved together.
+
+    ``priority`` and ``tags`` may be missing (an older page, a script): they then stay as
+    they are; ``tags_shown`` says that the tag select was on the page (an empty
+    multi-select sends nothing at all).
+    """
 
     status = SelectField("Status", choices=STATUS_CHOICES)
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES, validators=[Optional()])
     assignee = SelectField("Assignee", coerce=optional_int, validate_choice=True)
+    tags = SelectMultipleField("Tags", coerce=int)
+    tags_shown = HiddenField()
     version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     original = HiddenField()
 
@@ -121,6 +130,16 @@ class CommentForm(FlaskForm):
     form_token = HiddenField()
     macro = SelectField("Macro or canned reply", validate_choice=False)
     version = IntegerField(widget=HiddenInput(), validators=[Optional()])
+    # "Send and set status": the split button's value (a submit button, not a field shown).
+    then_status = StringField(
+        validators=[
+            Optional(),
+            AnyOf(
+                [TicketStatus.WAITING_ON_CUSTOMER.value, TicketStatus.RESOLVED.value],
+                message="Choose Waiting on customer or Resolved.",
+            ),
+        ]
+    )
 
     def validate_macro(self, field: SelectField) -> None:
         """Refuse a malformed id (a deleted macro is explained by the view)."""

@@ -262,3 +262,17 @@ def status_after_customer_reply(status: TicketStatus) -> TicketStatus | None:
 def takes_customer_reply(status: TicketStatus) -> bool:
     """Whether a customer's email is added to the ticket; a closed one gets a follow-up."""
     return status != TicketStatus.CLOSED
+
+
+UNDO_SECONDS = 30  # how long whoever deleted a ticket may take it back out of the trash
+
+
+def may_restore(*, deleted_by_id: int | None, deleted_at: dt.datetime, user_id: int,
+                is_admin: bool, now: dt.datetime) -> bool:  # fmt: skip
+    """Whether this user may take the ticket out of the trash now.
+
+    Admins always; the agent who deleted it for :data:`UNDO_SECONDS` (the Undo link).
+    """
+    if is_admin:
+        return True
+    return deleted_by_id == user_id and (now - deleted_at).total_seconds() <= UNDO_SECONDS

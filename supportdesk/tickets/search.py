@@ -284,6 +284,26 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+STOP_WORDS_ONLY = (
+    "The search has only very common words (like “the” or “and”), which are "
+    "not indexed; add a more specific word."
+)
+# PostgreSQL's English stop words (its `english.stop`, from Snowball): FTS5 indexes every
+# word, so on SQLite a search of only these is refused here, as PostgreSQL refuses it.
+_STOP_WORDS_TEXT = """
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
+she her hers herself it its itself they them their theirs themselves what which who whom
+this that these those am is are was were be been being have has had having do does did
+doing a an the and but if or because as until while of at by for with about against
+between into through during before after above below to from up down in out on off over
+under again further then once here there when where why how all any both each few more
+most other some such no nor not only own same so than too very s t can will just don
+should now
+"""
+ENGLISH_STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+_TERM = re.compile(r"(?<![\w-])-?\w+", re.UNICODE)
+
+
 def parse(text: str) -> Search:
     """Parse what was typed in the search box. Never raises: a problem is a message."""
     text = clean(text)
@@ -293,13 +313,15 @@ def parse(text: str) -> Search:
         search.problem = "The search has no letters or digits to look for; it was ignored."
     elif kind == "fts5" and not fts5_query(text):
         search.problem = "Add a word to look for: a search of only -excluded words finds nothing."
+    elif kind != "postgresql" and _stop_words_only(text):
+        search.problem = STOP_WORDS_ONLY
     return search
 
 
-STOP_WORDS_ONLY = (
-    "The search has only very common words (like “the” or “and”), which are "
-    "not indexed; add a more specific word."
-)
+def _stop_words_only(text: str) -> bool:
+    """Whether every word looked for is a stop word (excluded -words do not count)."""
+    words = [t.lower() for t in _TERM.findall(text) if not t.startswith("-")]
+    return bool(words) and all(w in ENGLISH_STOP_WORDS or w == "or" for w in words)
 
 
 def only_stop_words(search: Search | None, *, found: bool) -> bool:

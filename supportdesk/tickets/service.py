@@ -298,8 +298,22 @@ def delete_ticket(ticket: Ticket, *, actor: User) -> None:
         events.publish(events.TICKETS_UPDATED, ticket_ids=[ticket.id], changed={"deleted"})
 
 
+class RestoreRefusedError(DomainError):
+    """Only admins restore, besides whoever deleted the ticket within seconds (Undo)."""
+
+
 def restore_ticket(ticket: Ticket, *, actor: User) -> None:
-    """Take a ticket out of the trash."""
+    """Take a ticket out of the trash (admins; its deleter within UNDO_SECONDS).
+
+    :raises RestoreRefusedError: this actor may not restore it (any more).
+    """
+    if ticket.deleted_at is not None and not rules.may_restore(
+        deleted_by_id=ticket.deleted_by_id, deleted_at=ticket.deleted_at, user_id=actor.id,
+        is_admin=actor.is_admin, now=utcnow(),
+    ):  # fmt: skip
+        raise RestoreRefusedError(
+            f"{ticket.reference} can no longer be undone; an admin can restore it from the trash."
+        )
     if ticket.deleted_at is not None:
         ticket.deleted_at = None
         ticket.deleted_by = None

@@ -52,7 +52,7 @@ MATRIX = {
     ("tickets.comment", "POST"): STAFF,
     ("tickets.bulk", "POST"): STAFF,
     ("tickets.delete", "POST"): STAFF,
-    ("tickets.restore", "POST"): ADMIN,
+    ("tickets.restore", "POST"): STAFF,  # admins; an agent only to undo their own deletion
     ("tickets.trash", "GET"): ADMIN,
     ("tags.index", "GET"): STAFF,
     ("macros.index", "GET"): STAFF,

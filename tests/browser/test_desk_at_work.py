@@ -65,7 +65,7 @@ def test_delete_and_restore(new_page, login, live_server):
     url = _new_ticket(agent, title)
     agent.click("button:has-text('Delete')")
     agent.wait_for_url(re.compile(r".*/tickets/$"))
-    assert "moved to the trash" in agent.locator(".flashes").inner_text()
+    assert "is in the trash" in agent.locator(".flashes").inner_text()
     assert agent.locator(f"text={title}").count() == 0
 
     admin = login(new_page(), "admin")

@@ -94,7 +94,7 @@ def test_matches_are_highlighted_and_the_title_stays_escaped(agent_client):
     response = agent_client.get("/tickets/", query_string={"q": "webcam"})
     text = response.text
     assert "&lt;b&gt;<mark>Webcam</mark>&lt;/b&gt; &amp; &lt;script&gt;" in text
-    assert '<div class="snippet">' in text
+    assert '<span class="snippet">' in text
     assert "<mark>webcam</mark>" in text
     assert script_risks(text) == []
 

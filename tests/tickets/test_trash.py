@@ -1,3 +1,4 @@
+import datetime as dt
 import io
 
 import sqlalchemy as sa
@@ -5,7 +6,7 @@ import sqlalchemy as sa
 from supportdesk.attachments.service import accept_upload, attach_files, stored_path
 from supportdesk.extensions import db
 from supportdesk.models import Attachment, Comment, Ticket
-from tests.factories import CommentFactory, TicketFactory
+from tests.factories import CommentFactory, TicketFactory, UserFactory
 
 
 def _numbers(client, query=""):
@@ -21,9 +22,13 @@ def test_delete_hides_from_list_and_search_and_restore_brings_back(agent_client,
     assert "Unique zebra printer" not in _numbers(agent_client)
     assert "zebra</mark> printer" not in _numbers(agent_client, "?q=zebra")
     assert agent_client.get(f"/tickets/{ticket.number}").status_code == 404
-    # Agents cannot see the trash, restore, or list deleted tickets.
+    # Agents cannot see the trash or list deleted tickets; after the 30 s of Undo they
+    # cannot restore one either.
     assert agent_client.get("/tickets/trash").status_code == 403
-    assert agent_client.post(f"/tickets/{ticket.number}/restore").status_code == 403
+    db.session.get(Ticket, ticket.id).deleted_at -= dt.timedelta(seconds=31)
+    late = agent_client.post(f"/tickets/{ticket.number}/restore", follow_redirects=True)
+    assert "can no longer be undone" in late.text
+    assert db.session.get(Ticket, ticket.id).deleted_at is not None
     refused = agent_client.get("/tickets/?include_deleted=y")
     assert "Only admins can list deleted tickets" in refused.text
     assert "Unique zebra printer" not in refused.text
@@ -80,3 +85,22 @@ def test_purge_needs_the_trash_and_confirmation(runner, agent):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
     assert db.session.get(Ticket, live.id) is not None
     assert not stored.exists()  # the purge swept the file nobody uses any more
+
+
+def test_undo_right_after_deleting_but_not_someone_elses(agent_client, agent, login_as):
+    ticket = TicketFactory(title="Oops deleted")
+    deleted = agent_client.post(f"/tickets/{ticket.number}/delete", follow_redirects=True)
+    assert f"{ticket.reference} is in the trash." in deleted.text
+    assert f'action="/tickets/{ticket.number}/restore"' in deleted.text  # the Undo button
+    undone = agent_client.post(f"/tickets/{ticket.number}/restore", follow_redirects=True)
+    assert "restored: it is back out of the trash" in undone.text
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).deleted_at is None
+    other = TicketFactory(title="Someone else's")
+    from supportdesk.tickets import service
+
+    service.delete_ticket(other, actor=UserFactory())
+    refused = agent_client.post(f"/tickets/{other.number}/restore", follow_redirects=True)
+    assert "can no longer be undone" in refused.text
+    db.session.expire_all()
+    assert db.session.get(Ticket, other.id).deleted_at is not None
