@@ -128,6 +128,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from supportdesk.audit.views import bp as audit_bp
     from supportdesk.auth.account import bp as account_bp
+    from supportdesk.auth.account import profile_bp
     from supportdesk.auth.views import bp as auth_bp
     from supportdesk.desk.customer_views import bp as customers_bp
     from supportdesk.desk.files import bp as attachments_bp
@@ -142,6 +143,6 @@ def _register_blueprints(app: Flask) -> None:
 
     blueprints = (auth_bp, health_bp, tickets_bp, tags_bp, users_bp, attachments_bp, audit_bp,
                   reports_bp, macros_bp, customers_bp, mail_bp, account_bp,
-                  webhooks_bp)  # fmt: skip
+                  webhooks_bp, profile_bp)  # fmt: skip
     for bp in blueprints:
         app.register_blueprint(bp)

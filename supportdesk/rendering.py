@@ -14,9 +14,11 @@ aims. Two layers keep it inert:
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from functools import lru_cache
 
 import nh3
+from flask import g, has_request_context
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -90,8 +92,25 @@ def render_markdown(text: str | None) -> Markup:
     return Markup(html)  # noqa: S704  # nosec B704 - sanitised by nh3 just above
 
 
+def _zone() -> dt.tzinfo:
+    """Return the signed-in person's time zone (set per request from their profile), or UTC."""
+    name = g.get("time_zone") if has_request_context() else None
+    try:
+        return zoneinfo.ZoneInfo(name) if name else dt.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Format an absolute time in the reader's time zone (its abbreviation added)."""
+    if value is None:
+        return "—"
+    local = value.astimezone(_zone())
+    return f"{local:{fmt}} {local:%Z}"
+
+
 def when(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:
-    """Render a time as people read a list: "3 h ago", the exact time (UTC) on hover.
+    """Render a time as people read a list: "3 h ago", the exact time on hover (their zone).
 
     ``<time datetime>`` carries the instant for machines; ``title`` the full date and time
     with its zone. Future times read "in 2 d" (due times).
@@ -109,7 +128,8 @@ def when(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:
                 amount = int(seconds // size)
                 text = f"in {amount} {unit}" if ahead else f"{amount} {unit} ago"
                 break
+    local = value.astimezone(_zone())
     if seconds >= 30 * 86_400:
-        text = f"{value:%Y-%m-%d}"
-    full = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        text = f"{local:%Y-%m-%d}"
+    full = local.strftime("%Y-%m-%d %H:%M %Z")
     return Markup('<time datetime="{}" title="{}">{}</time>').format(value.isoformat(), full, text)

@@ -31,7 +31,7 @@ from supportdesk.db import db
 from supportdesk.errors import is_api_request
 from supportdesk.extensions import login_manager
 from supportdesk.proxy import VIA_PROXY
-from supportdesk.rendering import render_markdown, stored_markdown, when
+from supportdesk.rendering import local_time, render_markdown, stored_markdown, when
 from supportdesk.replicas import note_write
 
 # Endpoints anyone may reach; every other page requires a logged-in staff member.
@@ -66,6 +66,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_global(stored_markdown, "stored_markdown")
     app.add_template_global(when, "when")
+    app.add_template_global(local_time, "local_time")
 
 
 def _from_trusted_proxy() -> bool:
@@ -141,6 +142,7 @@ def _require_login() -> ResponseReturnValue | None:
     _expire_stale_session()
     if current_user.is_authenticated:
         update_actor(current_user.id, current_user.email)
+        g.time_zone = current_user.time_zone  # the pages' times (rendering.when)
         if current_user.must_change_password and request.endpoint not in PASSWORD_ENDPOINTS:
             flash("Choose a new password before you go on.", "info")
             return redirect(url_for("auth.change_password"))

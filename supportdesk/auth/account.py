@@ -19,12 +19,14 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from supportdesk.audit.listeners import record_event
 from supportdesk.auth import devices
 from supportdesk.auth.forms import (
     ConfirmPasswordForm,
     EnableMfaForm,
+    ProfileForm,
     RenewCodesForm,
     RevokeTokenForm,
     TokenForm,
@@ -37,6 +39,8 @@ from supportdesk.users import service as users_service
 from supportdesk.users.models import TokenScope, User
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+# /profile: one's name and time zone (a blueprint of its own: it lives at the top).
+profile_bp = Blueprint("profile", __name__)
 
 # What someone who must set up two-step login may reach before they have.
 SETUP_ENDPOINTS = frozenset({"account.security", "account.enable_mfa", "auth.logout",
@@ -231,3 +235,25 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
         abort(404)
     flash(f"The token “{name}” is revoked.", "success")
     return redirect(url_for(".tokens_page"), code=303)
+
+
+@profile_bp.route("/profile", methods=["GET", "POST"])
+def profile() -> ResponseReturnValue:
+    """Change one's own name and time zone; links to the password and security pages."""
+    user = _user()
+    form = ProfileForm(obj=user, time_zone=user.time_zone or "")
+    form.time_zone.choices = [SelectChoice("", "UTC"), *(
+        SelectChoice(z, z.replace("_", " ")) for z in users_service.time_zones())]  # fmt: skip
+    if form.validate_on_submit():
+        try:
+            with unit_of_work():
+                changed = users_service.update_profile(
+                    user, full_name=form.full_name.data or "", time_zone=form.time_zone.data
+                )
+        except DomainError as exc:
+            form.full_name.errors = [*form.full_name.errors, str(exc)]
+        else:
+            flash("Your profile is saved." if changed else "Nothing to save.", "success")
+            return redirect(url_for(".profile"), code=303)
+    code = 422 if form.errors else 200
+    return render_template("account/profile.html", form=form, user=user, now=utcnow()), code

@@ -96,3 +96,14 @@ class TokenForm(FlaskForm):
 
 class RevokeTokenForm(FlaskForm):
     """The revoke button (CSRF only)."""
+
+
+class ProfileForm(FlaskForm):
+    """One's own name and time zone (the choices are filled by the view)."""
+
+    full_name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    time_zone = SelectField(
+        "Time zone",
+        validate_choice=True,
+        description="Times on every page are shown in it (UTC if none).",
+    )

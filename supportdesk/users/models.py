@@ -61,6 +61,8 @@ class User(Auditable, TimestampMixin, UserMixin, Base):
     mfa_secret: Mapped[str | None] = mapped_column(sa.String(64))
     mfa_enabled_at: Mapped[dt.datetime | None]
     mfa_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # An IANA zone ("Europe/Berlin") for the times pages show this person; None: UTC.
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
 
     @property
     def is_admin(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
+import zoneinfo
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -306,3 +307,25 @@ def reset_mfa(user: User) -> bool:
         end_sessions(user)
         record_event("user.mfa_reset", entity=user)
     return was_on
+
+
+@functools.cache
+def time_zones() -> tuple[str, ...]:
+    """Every IANA time zone this machine knows, sorted (the profile's choices)."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def update_profile(user: User, *, full_name: str, time_zone: str | None) -> bool:
+    """Change one's name and time zone; return whether anything changed.
+
+    :raises InvalidUserError: an empty or over-long name, or an unknown time zone.
+    """
+    name = " ".join(full_name.split())
+    if not name or len(name) > 120:
+        raise InvalidUserError("Give a name of 1 to 120 characters.")
+    if time_zone and time_zone not in time_zones():
+        raise InvalidUserError(f"{time_zone} is not a time zone this desk knows.")
+    changed = (name, time_zone or None) != (user.full_name, user.time_zone)
+    user.full_name, user.time_zone = name, time_zone or None
+    db.session.flush()
+    return changed

@@ -92,6 +92,8 @@ MATRIX = {
     ("mail.parked_delete", "POST"): ADMIN,
     ("mail.original", "GET"): STAFF,  # parked originals: admins (404 for agents)
     ("account.tokens_page", "GET"): STAFF,
+    ("profile.profile", "GET"): STAFF,
+    ("profile.profile", "POST"): STAFF,
     ("account.create_token", "POST"): STAFF,
     ("account.revoke_token", "POST"): STAFF,  # one's own tokens only (404 for others')
     ("webhooks.index", "GET"): ADMIN,
