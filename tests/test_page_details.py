@@ -225,3 +225,16 @@ def test_a_search_of_only_stop_words_is_refused_on_every_backend(agent_client, t
     # Not refused: a real word beside them, or a stop word only excluded.
     fine = agent_client.get("/tickets/", query_string={"q": "the printer"})
     assert "only very common words" not in fine.text
+
+
+def test_the_audit_page_names_tickets_tags_and_people_with_links(admin_client, admin):
+    from tests.factories import TagFactory, UserFactory
+
+    ticket = TicketFactory()
+    tag = TagFactory(name="escalated")
+    person = UserFactory(full_name="Pat Person")
+    html = admin_client.get("/audit/").text
+    assert f'<a href="/tickets/{ticket.number}">{ticket.reference}</a>' in html
+    assert f'<a href="/tags/{tag.id}/edit">tag escalated</a>' in html
+    assert ">Pat Person</a>" in html
+    assert person.id

@@ -213,3 +213,35 @@ def _shown(value: Any) -> str:
     if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T":
         return value[:16].replace("T", " ")  # an ISO time, to the minute
     return str(value)
+
+
+# The tables the trail names, as Core tables: the audit pages read a ticket's number or a
+# tag's name without importing those features (the audit machinery sits below them).
+_TICKETS = sa.table("tickets", sa.column("id"), sa.column("number"))
+_TAGS = sa.table("tags", sa.column("id"), sa.column("name"))
+
+
+def references(entries: Sequence[Entry]) -> dict[tuple[str, int], str]:
+    """Name what a page of entries is about: ``SD-1201``, a tag's or a person's name.
+
+    One statement for all of them (a UNION of the three lookups), whatever the page holds.
+    """
+    tickets = {e.log.ticket_id for e in entries if e.log.ticket_id is not None}
+    tags = {e.log.entity_id for e in entries if e.log.entity_type == "tags" and e.log.entity_id}
+    users = {e.log.entity_id for e in entries if e.log.entity_type == "users" and e.log.entity_id}
+    parts = []
+    if tickets:
+        parts.append(sa.select(sa.literal("tickets"), _TICKETS.c.id,
+                               sa.cast(_TICKETS.c.number, sa.String))
+                     .where(_TICKETS.c.id.in_(tickets)))  # fmt: skip
+    if tags:
+        parts.append(sa.select(sa.literal("tags"), _TAGS.c.id, _TAGS.c.name)
+                     .where(_TAGS.c.id.in_(tags)))  # fmt: skip
+    if users:
+        parts.append(sa.select(sa.literal("users"), User.id, User.full_name)
+                     .where(User.id.in_(users)))  # fmt: skip
+    if not parts:
+        return {}
+    found = db.session.execute(sa.union_all(*parts)).all()
+    return {(kind, int(row_id)): (f"SD-{label}" if kind == "tickets" else str(label))
+            for kind, row_id, label in found}  # fmt: skip

@@ -112,9 +112,10 @@ def index() -> ResponseReturnValue:
     before = form.before.data if "before" not in form.errors else None
     with reading_replica():  # history: seconds of lag change nothing an admin decides
         entries, next_before = queries.page(filters, before_id=before)
+        names = queries.references(entries)
     return render_template("audit/index.html", form=form, entries=entries, problems=problems,
                            next_before=next_before, args=_args(form),
-                           change_lines=queries.change_lines)  # fmt: skip
+                           change_lines=queries.change_lines, names=names)  # fmt: skip
 
 
 @bp.get("/export.csv")
