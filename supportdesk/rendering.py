@@ -92,13 +92,17 @@ def render_markdown(text: str | None) -> Markup:
     return Markup(html)  # noqa: S704  # nosec B704 - sanitised by nh3 just above
 
 
-def _zone() -> dt.tzinfo:
-    """Return the signed-in person's time zone (set per request from their profile), or UTC."""
-    name = g.get("time_zone") if has_request_context() else None
+@lru_cache(maxsize=64)
+def _zone_named(name: str | None) -> dt.tzinfo:
     try:
         return zoneinfo.ZoneInfo(name) if name else dt.UTC
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return dt.UTC
+
+
+def _zone() -> dt.tzinfo:
+    """Return the signed-in person's time zone (set per request from their profile), or UTC."""
+    return _zone_named(g.get("time_zone") if has_request_context() else None)
 
 
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -132,4 +136,6 @@ def when(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:
     if seconds >= 30 * 86_400:
         text = f"{local:%Y-%m-%d}"
     full = local.strftime("%Y-%m-%d %H:%M %Z")
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(value.isoformat(), full, text)
+    # Every part is made here from numbers and a zone's abbreviation: nothing to escape
+    # (Markup.format escaping 50 times a page showed in the list's profile).
+    return Markup(f'<time datetime="{value.isoformat()}" title="{full}">{text}</time>')  # noqa: S704  # nosec B704

@@ -5,6 +5,7 @@ The views call these to build a page's context; nothing here writes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -243,14 +244,23 @@ def _plain(args: dict[str, Any]) -> dict[str, list[str]]:
             if k not in ("sort", "dir", "cursor") and v not in (None, "", [], False)}  # fmt: skip
 
 
+@functools.cache
+def _view_filters() -> tuple[queries.TicketFilters, ...]:
+    """Return the saved views' filters, parsed once per process by the list's own form.
+
+    ("me" stays "me": the user is named when counting.) Parsing seven forms per page cost
+    1.7 ms, more than counting.
+    """
+    return tuple(TicketFilterForm(formdata=MultiDict(args), meta={"csrf": False}).filters()
+                 for _, args in SAVED_VIEWS)  # fmt: skip
+
+
 def sidebar(user: Any, current_args: dict[str, Any]) -> tuple[list[SidebarView], str | None]:
     """Return the saved views with their live counts, and the trash's count (admins).
 
     One statement for every count (capped like the list's), once per request.
     """
-    filters = [TicketFilterForm(formdata=MultiDict(args), meta={"csrf": False}).filters()
-               for _, args in SAVED_VIEWS]  # fmt: skip
-    counts = queries.view_counts(filters, user_id=user.id, trash=user.is_admin)
+    counts = queries.view_counts(_view_filters(), user_id=user.id, trash=user.is_admin)
     here = _plain(current_args)
     views = [SidebarView(label, args, queries.count_label(count), _plain(args) == here)
              for (label, args), count in zip(SAVED_VIEWS, counts, strict=False)]  # fmt: skip

@@ -700,7 +700,9 @@ def view_counts(views: Sequence[TicketFilters], *, user_id: int,
 
     columns = [capped(filter_conditions(v, user_id=user_id)) for v in views]
     if trash:
-        columns.append(capped([Ticket.deleted_at.is_not(None)]))
+        # Through the deleted_by_id index (every trashed ticket names who deleted it): on
+        # deleted_at alone PostgreSQL scanned every ticket (200 ms at 1M with none deleted).
+        columns.append(capped([Ticket.deleted_by_id.is_not(None), Ticket.deleted_at.is_not(None)]))
     return list(db.session.execute(sa.select(*columns)).one())
 
 
