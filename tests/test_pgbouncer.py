@@ -90,7 +90,7 @@ def test_the_desk_works_through_pgbouncer_in_transaction_mode(desk, pgbouncer, t
         assert commented.status == 303, commented.text[:300]
         assert "Pooled reply" in browser.request(f"/tickets/{number}").text
         found = browser.request("/tickets/?q=pooler").text  # the search, highlighted
-        assert f'class="title"><a href="/tickets/{number}">' in found
+        assert f'class="title"><a href="/tickets/{number}" title=' in found
         assert browser.request("/reports/").status == 200
         assert browser.request("/health/database").status == 200
     assert "Traceback" not in (tmp_path / "g.log").read_text()
