@@ -138,10 +138,20 @@ def test_the_reports_page_shows_durations_as_days_and_hours(agent_client, admin)
     assert "2 d 7 h" in html
 
 
-def test_the_side_panel_saves_status_priority_assignee_and_tags_in_one_form(agent_client,
-                                                                           agent):  # fmt: skip
+def _reloaded(ticket_id):
+    """The ticket as stored now, with its tags."""
     from supportdesk.extensions import db
     from supportdesk.models import Ticket
+
+    db.session.expire_all()
+    return db.session.scalars(
+        sa.select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.tags))
+        .execution_options(populate_existing=True)
+    ).one()  # fmt: skip
+
+
+def test_the_side_panel_saves_status_priority_assignee_and_tags_in_one_form(agent_client,
+                                                                           agent):  # fmt: skip
     from tests.factories import TagFactory
 
     ticket = TicketFactory(priority="low")
@@ -158,13 +168,7 @@ def test_the_side_panel_saves_status_priority_assignee_and_tags_in_one_form(agen
         "tags": [str(vip.id), str(billing.id)], "tags_shown": "1",
         "version": ticket.version})  # fmt: skip
     assert saved.status_code == 303
-    db.session.expire_all()
-    fresh = db.session.scalars(
-        sa.select(Ticket)
-        .where(Ticket.id == ticket.id)
-        .options(selectinload(Ticket.tags))
-        .execution_options(populate_existing=True)
-    ).one()
+    fresh = _reloaded(ticket.id)
     assert (fresh.status.value, fresh.priority.value, fresh.assignee_id) == (
         "in_progress",
         "high",
@@ -175,13 +179,7 @@ def test_the_side_panel_saves_status_priority_assignee_and_tags_in_one_form(agen
     agent_client.post(f"/tickets/{ticket.number}/update", data={
         "status": "in_progress", "assignee": str(agent.id), "tags_shown": "1",
         "version": fresh.version})  # fmt: skip
-    db.session.expire_all()
-    fresh = db.session.scalars(
-        sa.select(Ticket)
-        .where(Ticket.id == ticket.id)
-        .options(selectinload(Ticket.tags))
-        .execution_options(populate_existing=True)
-    ).one()
+    fresh = _reloaded(ticket.id)
     assert fresh.tags == []
     assert fresh.priority.value == "high"  # not in the form: kept
 
