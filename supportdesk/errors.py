@@ -108,12 +108,18 @@ def _field_errors(exc: HTTPException) -> dict[str, list[str]] | None:
     if not isinstance(messages, dict):
         return None
     found: dict[str, list[str]] = {}
+
+    def collect(prefix: str, errors: object) -> None:
+        if isinstance(errors, dict):  # a list's items or a nested object's: "tag_ids.0"
+            for key, inner in errors.items():
+                collect(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(errors, list):
+            found[prefix] = [str(e) for e in errors]
+        else:
+            found[prefix] = [str(errors)]
+
     for location in messages.values():  # {"json": {"title": [...]}, "query": {...}}
-        if isinstance(location, dict):
-            for name, errors in location.items():
-                found[str(name)] = (
-                    [str(e) for e in errors] if isinstance(errors, list) else [json.dumps(errors)]
-                )
+        collect("", location)
     return found
 
 

@@ -173,7 +173,7 @@ def test_create_through_the_rulebook_audited_as_the_tokens_user_on_the_api_chann
     assert (created.actor_id, created.source) == (me["id"], "api")
 
 
-def test_validation_errors_name_each_field(api):
+def test_validation_errors_name_each_field_and_each_item(api):
     body = _problem(api.post("/api/v1/tickets", json={"title": "", "priority": "soon",
                                                       "assignee_id": "x"}), 422)  # fmt: skip
     assert {"title", "priority", "requester", "assignee_id"} <= set(body["errors"])
@@ -187,6 +187,16 @@ def test_validation_errors_name_each_field(api):
         422,
     )
     assert "address" in body["detail"].lower() or "email" in body["detail"].lower()
+    # An item of a list is named by its place: tag_ids.1; the detail says it in words.
+    body = _problem(
+        api.post(
+            "/api/v1/tickets",
+            json={"title": "x", "description": "y", "requester": "a@b.org", "tag_ids": [1, "two"]},
+        ),
+        422,
+    )
+    assert list(body["errors"]) == ["tag_ids.1"]
+    assert body["detail"].startswith("Check these fields: tag_ids.1: ")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Ticket)) == 0
 
 
