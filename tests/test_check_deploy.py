@@ -51,6 +51,8 @@ def test_the_documented_production_settings_pass():
         ({"SUPPORTDESK_RATELIMIT_STORAGE_URL": "memory://"}, "no limit at all"),
         ({"SUPPORTDESK_MFA_REQUIRED": "none"}, "admins can log in with a password alone"),
         ({"SUPPORTDESK_BASE_URL": "http://desk.example.org"}, "password links would travel"),
+        ({"SUPPORTDESK_WEBHOOK_ALLOW_HTTP": "1"}, "webhooks may be sent unencrypted"),
+        ({"SUPPORTDESK_WEBHOOK_ALLOW_PRIVATE": "1"}, "webhooks may reach the desk's own network"),
     ],
 )
 def test_each_unsafe_setting_is_reported(environ, message):
