@@ -100,9 +100,12 @@ def _zone_named(name: str | None) -> dt.tzinfo:
         return dt.UTC
 
 
-def _zone() -> dt.tzinfo:
+def reader_zone() -> dt.tzinfo:
     """Return the signed-in person's time zone (set per request from their profile), or UTC."""
     return _zone_named(g.get("time_zone") if has_request_context() else None)
+
+
+_zone = reader_zone
 
 
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

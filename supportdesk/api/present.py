@@ -47,6 +47,7 @@ def ticket(t: Ticket, *, comment_count: int) -> dict[str, Any]:
         "tags": [{"id": g.id, "name": g.name} for g in t.tags],
         "comment_count": comment_count, "due_at": t.due_at, "updated_at": t.updated_at,
         "overdue": t.is_overdue, "deleted": t.deleted_at is not None, "version": t.version,
+        "due_is_manual": t.due_is_manual,
         "description": t.description, "ccs": [_customer_ref(c) for c in t.ccs],
         "created_at": t.created_at, "resolved_at": t.resolved_at,
         "first_reply_at": t.first_reply_at,

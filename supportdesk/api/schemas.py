@@ -106,6 +106,9 @@ class TicketSummarySchema(Schema):
 class TicketSchema(TicketSummarySchema):
     """A ticket in full."""
 
+    due_is_manual = fields.Boolean(required=True, metadata={
+        "description": "Whether `due_at` was set by hand (a priority change keeps it) or "
+                       "follows the priority's SLA."})  # fmt: skip
     description = fields.String(required=True)
     ccs = fields.List(fields.Nested(CustomerRefSchema), required=True)
     created_at = fields.DateTime(required=True)
@@ -274,6 +277,17 @@ _ADDRESS = {
 }
 
 
+def DueAt(**kwargs: Any) -> fields.AwareDateTime:  # noqa: N802
+    """Return the field of a due time set by hand (ISO 8601 with an offset; null: the SLA)."""
+    return fields.AwareDateTime(
+        allow_none=True,
+        metadata={"description": "A due time set by hand (ISO 8601 with an offset, in the "
+                  "future, at most five years ahead; kept to the minute), or null: the "
+                  "priority's SLA sets it.", "example": "2026-12-24T09:00:00+01:00"},
+        **kwargs,
+    )  # fmt: skip
+
+
 class TicketCreateSchema(Schema):
     """A new ticket. The requester (and CCs) become customers when new."""
 
@@ -296,6 +310,7 @@ class TicketCreateSchema(Schema):
     priority = fields.String(load_default="medium", validate=validate.OneOf(PRIORITIES))
     assignee_id = Id(load_default=None, allow_none=True)
     tag_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=50))
+    due_at = DueAt(load_default=None)
 
 
 class TicketPatchSchema(Schema):
@@ -309,6 +324,7 @@ class TicketPatchSchema(Schema):
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     assignee_id = Id(allow_none=True)
     tag_ids = fields.List(Id(), validate=validate.Length(max=50))
+    due_at = DueAt()
 
 
 class CommentCreateSchema(Schema):

@@ -218,7 +218,7 @@ def create_ticket(body: dict[str, Any]) -> ResponseReturnValue:
         title=body["title"], description=body["description"],
         status=TicketStatus(body["status"]), priority=TicketPriority(body["priority"]),
         assignee_id=body["assignee_id"], requester=body["requester"],
-        cc=", ".join(body["cc"]), tag_ids=body["tag_ids"],
+        cc=", ".join(body["cc"]), tag_ids=body["tag_ids"], due=body["due_at"],
     )  # fmt: skip
     made = desk.submit_ticket(values, actor=auth.caller(), files=[], form_token=None)
     return _ticket_response(_ticket(queries.ticket_number(made.ticket_id)), 201)

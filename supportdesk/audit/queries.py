@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 from supportdesk.audit.models import AuditLog
 from supportdesk.extensions import db
+from supportdesk.rendering import local_time
 from supportdesk.users.models import User
 
 PAGE_SIZE = 50
 FIELD_LABELS = {"assignee_id": "assignee", "resolved_at": "resolved time",
-                "deleted_at": "deleted time", "deleted_by_id": "deleted by"}  # fmt: skip
+                "deleted_at": "deleted time", "deleted_by_id": "deleted by",
+                "due_at": "due time", "due_is_manual": "due time set by hand"}  # fmt: skip
 
 
 @dataclass
@@ -48,8 +50,13 @@ def describe(entry: Entry, people: dict[int, str], tags: dict[int, str]) -> str:
             return "none"
         if key == "assignee_id":
             return people.get(value, f"user {value}")
+        if isinstance(value, bool):
+            return "yes" if value else "no"
         if isinstance(value, str) and key.endswith("_at"):
-            return value[:16].replace("T", " ")
+            try:
+                return local_time(dt.datetime.fromisoformat(value))  # in the reader's zone
+            except ValueError:
+                return value[:16].replace("T", " ")
         return str(value).replace("_", " ")
 
     if log.action == "ticket.created":
@@ -208,6 +215,8 @@ def change_lines(changes: dict[str, Any] | None) -> list[str]:
 def _shown(value: Any) -> str:
     if value is None:
         return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(_shown(v) for v in value) or "none"
     if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T":

@@ -14,8 +14,10 @@ from wtforms.validators import Optional, ValidationError
 from supportdesk.attachments import service as attachments
 from supportdesk.db import parse_id
 from supportdesk.desk.service import TicketValues
-from supportdesk.tickets.forms import TicketFilterForm, TicketForm
-from supportdesk.tickets.models import TicketPriority, TicketStatus
+from supportdesk.tickets import conflicts
+from supportdesk.tickets.forms import QuickUpdateForm, TicketFilterForm, TicketForm
+from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.rules import UNSET
 
 # The list sends one select per kind of value (a tag id must never be read as a person's
 # id); scripts may send a plain "value".
@@ -108,6 +110,26 @@ def accept_uploads(field: Any) -> list[attachments.PendingFile] | None:
     return pending
 
 
+def quick_values(quick: QuickUpdateForm, ticket: Ticket) -> TicketValues:
+    """Return the side panel's values as a whole edit (the fields it lacks stay as they are)."""
+    return TicketValues(
+        title=ticket.title, description=ticket.description,
+        status=TicketStatus(quick.status.data), assignee_id=quick.assignee.data,
+        priority=TicketPriority(quick.priority.data) if quick.priority.data else ticket.priority,
+        tag_ids=quick.tags.data if quick.tags_shown.data else [t.id for t in ticket.tags],
+        requester=conflicts.requester_text(ticket), cc=conflicts.cc_text(ticket.ccs),
+        due=quick.due.data if quick.due.raw_data else UNSET,
+    )  # fmt: skip
+
+
+def invalid_quick_update(quick: QuickUpdateForm) -> str:
+    """Return what was wrong with the side panel's values (nothing of it was saved)."""
+    problems = [f"{quick[name].label.text}: {errors[0]}" for name, errors in quick.errors.items()
+                if name in quick.data and errors]  # fmt: skip
+    detail = " ".join(problems) or "A value was not valid."
+    return f"The side panel was not saved. {detail}"
+
+
 def ticket_values(form: TicketForm) -> TicketValues:
     """Return the ticket form's values, typed (a field the POST lacked is None)."""
     return TicketValues(
@@ -117,4 +139,5 @@ def ticket_values(form: TicketForm) -> TicketValues:
         new_tag_names=form.new_tags.data or "",
         requester=(form.requester.data or "") if form.requester.raw_data else None,
         cc=(form.cc.data or "") if form.cc.raw_data else None,
+        due=form.due.data if form.due.raw_data else UNSET,
     )  # fmt: skip

@@ -19,6 +19,7 @@ from supportdesk.errors import DomainError
 from supportdesk.macros import service as macros
 from supportdesk.mail import service as mail
 from supportdesk.paging import InvalidCursorError
+from supportdesk.rendering import local_time
 from supportdesk.tickets import conflicts, followers, formtokens, queries, search
 from supportdesk.tickets.forms import (
     CommentForm,
@@ -28,6 +29,7 @@ from supportdesk.tickets.forms import (
     choices,
 )
 from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.rules import UNSET
 
 
 @dataclass
@@ -117,6 +119,7 @@ def detail(
         priority=ticket.priority.value,
         tags=[t.id for t in ticket.tags],
         tags_shown="1",
+        due=ticket.due_at if ticket.due_is_manual else None,
         assignee=ticket.assignee_id,
         version=ticket.version,
         original=conflicts.fingerprints(conflicts.editable_values(ticket)),
@@ -150,6 +153,9 @@ def describe(field: str, value: str, labels: dict[Any, str], tag_labels: dict[An
         return TicketStatus(value).label
     if field == "priority":
         return TicketPriority(value).label
+    if field == "due":
+        due = conflicts.due_of(value)
+        return local_time(due) if due is not None else "set by the SLA"
     return value if len(value) <= 120 else value[:117] + "…"
 
 
@@ -195,10 +201,15 @@ def as_strings(values: TicketValues, ticket: Ticket) -> dict[str, str]:
     if requester is None:
         requester = conflicts.requester_text(ticket)
     cc = values.cc if values.cc is not None else conflicts.cc_text(ticket.ccs)
+    if values.due is UNSET:
+        due = conflicts.editable_values(ticket, fields=["due"])["due"]
+    else:
+        due = conflicts.due_text(values.due)
     return conflicts.as_strings(
         requester=requester, cc=cc,
         title=values.title, description=values.description, status=values.status.value,
         priority=values.priority.value, assignee_id=values.assignee_id, tag_ids=values.tag_ids,
+        due=due,
     )  # fmt: skip
 
 
@@ -212,6 +223,7 @@ def prefill(form: TicketForm, values: dict[str, str]) -> None:
     form.priority.data = values["priority"]
     form.assignee.data = int(values["assignee"]) if values["assignee"] else None
     form.tags.data = [int(i) for i in values["tags"].split(",") if i]
+    form.due.data = conflicts.due_of(values["due"])
 
 
 ACTIVE = [TicketStatus.OPEN.value, TicketStatus.IN_PROGRESS.value,

@@ -23,7 +23,7 @@ from supportdesk.tags.models import Tag
 from supportdesk.tickets import formtokens, queries, service
 from supportdesk.tickets.bulk import BULK_LIMIT, BulkAction, BulkResult, bulk_update
 from supportdesk.tickets.models import Comment, Ticket, TicketPriority, TicketStatus
-from supportdesk.tickets.rules import InvalidTicketError, TicketEdit
+from supportdesk.tickets.rules import UNSET, InvalidTicketError, TicketEdit, Unset
 from supportdesk.users.models import User
 
 
@@ -42,6 +42,8 @@ class TicketValues:
     cc: str | None = None  # addresses separated by commas; None: as above
     tag_ids: Sequence[int] = ()
     new_tag_names: str = ""
+    # A due time set by hand, None to follow the SLA, UNSET: the form did not have it.
+    due: dt.datetime | None | Unset = UNSET
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def _edit_of(values: TicketValues, actor: User) -> TicketEdit:
         people["requester"] = requester
     if ccs is not None:
         people["ccs"] = ccs
+    if values.due is not UNSET:
+        people["due_at"] = values.due
     return TicketEdit(title=values.title, description=values.description, status=values.status,
                       priority=values.priority, assignee=assignee, tags=tags,
                       **people)  # fmt: skip
@@ -116,6 +120,7 @@ def submit_ticket(
             title=values.title, description=values.description, creator=actor,
             priority=values.priority, status=values.status, assignee=assignee, tags=tags,
             requester=requester, ccs=ccs or (),
+            due_at=values.due if values.due is not UNSET else None,
         )  # fmt: skip
         attachments.attach_files(files, ticket_id=ticket.id, uploader=actor)
         formtokens.record_form_result(form_token, ticket_id=ticket.id)
@@ -142,7 +147,8 @@ def patch_ticket(
     """Apply a partial update (the API's PATCH) under the rulebook; return what changed.
 
     ``changes`` holds only the fields given: title, description, status, priority,
-    assignee_id (None: unassign), tag_ids, requester ("Name <email>"), cc (addresses).
+    assignee_id (None: unassign), tag_ids, requester ("Name <email>"), cc (addresses),
+    due_at (a time set by hand; None: the SLA's).
 
     :raises service.StaleTicketError: the ticket is no longer at ``expected_version``.
     """
@@ -151,6 +157,8 @@ def patch_ticket(
         values["status"] = TicketStatus(changes["status"])
     if "priority" in changes:
         values["priority"] = TicketPriority(changes["priority"])
+    if "due_at" in changes:
+        values["due_at"] = changes["due_at"]
     if "assignee_id" in changes or "tag_ids" in changes:
         assignee, tags = service.resolve_form_values(
             assignee_id=changes.get("assignee_id"), tag_ids=changes.get("tag_ids", ())

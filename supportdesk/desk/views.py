@@ -29,7 +29,14 @@ from supportdesk.csvexport import stream_csv
 from supportdesk.db import parse_id, unit_of_work, utcnow
 from supportdesk.desk import pages
 from supportdesk.desk import service as desk
-from supportdesk.desk.forms import BulkForm, accept_uploads, list_filters, ticket_values
+from supportdesk.desk.forms import (
+    BulkForm,
+    accept_uploads,
+    invalid_quick_update,
+    list_filters,
+    quick_values,
+    ticket_values,
+)
 from supportdesk.errors import DomainError
 from supportdesk.macros import queries as macro_queries
 from supportdesk.macros import service as macros
@@ -59,7 +66,7 @@ from supportdesk.tickets.forms import (
     TicketForm,
     choices,
 )
-from supportdesk.tickets.models import Ticket, TicketPriority, TicketStatus
+from supportdesk.tickets.models import Ticket, TicketStatus
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 bp.record_once(lambda state: state.app.jinja_env.globals.update(badges.GLOBALS))
@@ -237,7 +244,7 @@ def edit(number: int) -> ResponseReturnValue:
             cc=conflicts.cc_text(ticket.ccs), title=ticket.title, description=ticket.description,
             status=ticket.status.value, priority=ticket.priority.value,
             assignee=ticket.assignee_id, tags=[t.id for t in ticket.tags],
-            version=ticket.version,
+            due=ticket.due_at if ticket.due_is_manual else None, version=ticket.version,
             original=conflicts.fingerprints(conflicts.editable_values(ticket)),
         )  # fmt: skip
         pages.fill_choices(form, options, ticket)
@@ -259,18 +266,11 @@ def quick_update(number: int) -> ResponseReturnValue:
     quick = QuickUpdateForm()
     pages.fill_choices(quick, options, ticket)
     if not quick.validate():
-        flash("A value in the side panel was not valid; nothing was changed.", "error")
+        flash(invalid_quick_update(quick), "error")
         return redirect(url_for(".detail", number=number), code=303)
-    values = desk.TicketValues(
-        title=ticket.title, description=ticket.description,
-        status=TicketStatus(quick.status.data), assignee_id=quick.assignee.data,
-        priority=TicketPriority(quick.priority.data) if quick.priority.data else ticket.priority,
-        tag_ids=quick.tags.data if quick.tags_shown.data else [t.id for t in ticket.tags],
-        requester=conflicts.requester_text(ticket), cc=conflicts.cc_text(ticket.ccs),
-    )  # fmt: skip
     form = TicketForm(formdata=None, original=quick.original.data)
     pages.fill_choices(form, options, ticket)
-    return _save(ticket, form, values, quick.version.data)
+    return _save(ticket, form, quick_values(quick, ticket), quick.version.data)
 
 
 def _save(

@@ -7,6 +7,7 @@ field by field (theirs, mine, both) with nothing typed lost.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -17,7 +18,7 @@ from supportdesk.customers.service import format_address
 from supportdesk.tickets.models import Ticket
 
 EDITABLE_FIELDS = ("requester", "cc", "title", "description", "status", "priority", "assignee",
-                   "tags")  # fmt: skip
+                   "tags", "due")  # fmt: skip
 
 
 def editable_values(ticket: Ticket, *, fields: Iterable[str] = EDITABLE_FIELDS) -> dict[str, str]:
@@ -34,6 +35,7 @@ def editable_values(ticket: Ticket, *, fields: Iterable[str] = EDITABLE_FIELDS) 
         "tags": lambda: _comparable("tags", ticket.tags),
         "requester": lambda: requester_text(ticket),
         "cc": lambda: cc_text(ticket.ccs),
+        "due": lambda: due_text(ticket.due_at if ticket.due_is_manual else None),
     }
     return {name: getters[name]() for name in fields}
 
@@ -115,14 +117,26 @@ def cc_text(ccs: Iterable[Any]) -> str:
     return ", ".join(format_address(c.name, c.email) for c in ccs)
 
 
+def due_text(due: dt.datetime | None) -> str:
+    """Return a due time set by hand as compared here (UTC, to the minute), '' for the SLA's."""
+    if due is None:
+        return ""
+    return due.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def due_of(text: str) -> dt.datetime | None:
+    """Return the due time that :func:`due_text` wrote (None: follow the SLA)."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M%z") if text else None
+
+
 def as_strings(
     *, requester: str, cc: str, title: str, description: str, status: str, priority: str,
-    assignee_id: int | None, tag_ids: Iterable[int],
+    assignee_id: int | None, tag_ids: Iterable[int], due: str,
 ) -> dict[str, str]:  # fmt: skip
     """Return an edit form's values as the comparable strings of :func:`editable_values`."""
     return {
         "requester": " ".join(requester.split()), "cc": " ".join(cc.split()),
         "title": title, "description": description, "status": status, "priority": priority,
         "assignee": "" if assignee_id is None else str(assignee_id),
-        "tags": ",".join(str(i) for i in sorted(set(tag_ids))),
+        "tags": ",".join(str(i) for i in sorted(set(tag_ids))), "due": due,
     }  # fmt: skip

@@ -30,7 +30,7 @@ from wtforms.validators import (
 from wtforms.widgets import HiddenInput
 
 from supportdesk.db import parse_id
-from supportdesk.fields import DayField
+from supportdesk.fields import DayField, LocalDateTimeField
 from supportdesk.tickets.models import TicketPriority, TicketStatus
 from supportdesk.tickets.queries import TicketFilters
 
@@ -63,6 +63,8 @@ def optional_int(value: Any) -> int | None:
 
 ID_MAX = 2**31 - 1
 
+DUE_HINT = "In your time zone. Empty: the priority's SLA sets it; a time set here stays."
+
 MARKDOWN_HINT = "Markdown: **bold**, _italic_, `code`, lists, > quotes, [links](https://…)."
 
 
@@ -89,6 +91,7 @@ class TicketForm(FlaskForm):
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="medium")
     assignee = SelectField("Assignee", coerce=optional_int, validate_choice=True)
     tags = SelectMultipleField("Tags", coerce=int)
+    due = LocalDateTimeField("Due", validators=[Optional()], description=DUE_HINT)
     new_tags = StringField(
         "New tags",
         description="Comma-separated; created if they do not exist (admins only).",
@@ -101,10 +104,10 @@ class TicketForm(FlaskForm):
 
 
 class QuickUpdateForm(FlaskForm):
-    """The ticket page's side panel: status, priority, assignee and tags, saved together.
+    """The ticket page's side panel: status, priority, assignee, tags and due, saved together.
 
-    ``priority`` and ``tags`` may be missing (an older page, a script): they then stay as
-    they are; ``tags_shown`` says that the tag select was on the page (an empty
+    ``priority``, ``tags`` and ``due`` may be missing (an older page, a script): they then
+    stay as they are; ``tags_shown`` says that the tag select was on the page (an empty
     multi-select sends nothing at all).
     """
 
@@ -113,6 +116,7 @@ class QuickUpdateForm(FlaskForm):
     assignee = SelectField("Assignee", coerce=optional_int, validate_choice=True)
     tags = SelectMultipleField("Tags", coerce=int)
     tags_shown = HiddenField()
+    due = LocalDateTimeField("Due", validators=[Optional()], description=DUE_HINT)
     version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     original = HiddenField()
 

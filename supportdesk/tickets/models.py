@@ -126,14 +126,13 @@ class Ticket(Auditable, TimestampMixin, Base):
     """A customer's request, worked by staff."""
 
     __audit_name__ = "ticket"
-    # due_at follows priority (and the SLA hours): the priority change is the record.
+    # due_at is recorded: set by hand, or moved by a priority change (the SLA's new time).
     __audit_exclude__ = frozenset(
         {
             "updated_at",
             "version",
             "updated_by_id",
             "first_reply_at",
-            "due_at",
             "via_email",
             "description_html",
             "html_version",
@@ -211,8 +210,10 @@ class Ticket(Auditable, TimestampMixin, Base):
     # Set when this ticket was merged into another (it is closed then, and its page
     # redirects there).
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id"), index=True)
-    # When the ticket is due: created_at + its priority's SLA hours (see due_at_for).
+    # When the ticket is due: created_at + its priority's SLA hours (see due_at_for), or
+    # the time an agent set by hand (due_is_manual; a priority change then keeps it).
     due_at: Mapped[dt.datetime]
+    due_is_manual: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     version: Mapped[int] = mapped_column(sa.Integer)
     # A ticket opened by email: who sent it to whom and when, and the stored original
     # (EmailFacts.as_dict); None for tickets opened in the desk.

@@ -50,6 +50,8 @@ class TicketEdit:
     tags: Sequence[Tag] | Unset = UNSET
     requester: Customer | Unset = UNSET
     ccs: Sequence[Customer] | Unset = UNSET
+    # A due time set by hand (timezone-aware), or None: the priority's SLA sets it again.
+    due_at: dt.datetime | None | Unset = UNSET
 
     def given(self) -> dict[str, Any]:
         """Return the fields this edit sets, by name."""
@@ -79,6 +81,8 @@ class TicketState:
     tag_ids: frozenset[int] | None = None  # None: not loaded (an edit of tags needs them)
     requester_id: int | None = None
     cc_ids: frozenset[int] | None = None  # None: not loaded (an edit of CCs needs them)
+    due_at: dt.datetime | None = None
+    due_is_manual: bool = False
 
 
 class Skip(enum.StrEnum):
@@ -180,6 +184,10 @@ def changed_fields(state: TicketState, edit: TicketEdit) -> set[str]:
             same = (value.id if value is not None else None) == state.assignee_id
         elif name == "requester":
             same = value.id == state.requester_id
+        elif name == "due_at":
+            same = (value is None and not state.due_is_manual) or (
+                value is not None and state.due_is_manual and due_minute(value) == state.due_at
+            )
         else:  # tags, ccs: collections, compared as sets of ids
             loaded = state.tag_ids if name == "tags" else state.cc_ids
             if loaded is None:
@@ -188,6 +196,54 @@ def changed_fields(state: TicketState, edit: TicketEdit) -> set[str]:
         if not same:
             changed.add(name)
     return changed
+
+
+DUE_MAX_AHEAD = dt.timedelta(days=5 * 365)
+DUE_IN_PAST = "A due time set by hand must be in the future; leave it empty to follow the SLA."
+DUE_TOO_FAR = "A due time can be at most five years ahead."
+
+
+def due_minute(due: dt.datetime) -> dt.datetime:
+    """Return a due time as the desk keeps one set by hand: UTC, to the minute.
+
+    :raises InvalidTicketError: it has no time zone (the forms and the API always give one).
+    """
+    if due.tzinfo is None:
+        raise InvalidTicketError("A due time needs its time zone.")
+    # Beyond these years moving it to UTC can overflow Python's dates (year 1 or 9999).
+    if due.year < 1971:
+        raise InvalidTicketError(DUE_IN_PAST)
+    if due.year > 9998:
+        raise InvalidTicketError(DUE_TOO_FAR)
+    return due.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+def clean_due(due: dt.datetime | None, *, now: dt.datetime) -> dt.datetime | None:
+    """Return a due time set by hand as it is saved, or None to let the SLA set it.
+
+    A ticket's due time follows its priority's SLA (``due_at_for``) until someone sets one
+    by hand; that time then stays when the priority changes, until it is cleared.
+
+    :raises InvalidTicketError: it is not in the future, or more than five years ahead.
+    """
+    if due is None:
+        return None
+    due = due_minute(due)
+    if due <= now:
+        raise InvalidTicketError(DUE_IN_PAST)
+    if due > now + DUE_MAX_AHEAD:
+        raise InvalidTicketError(DUE_TOO_FAR)
+    return due
+
+
+def due_follows_priority(state_is_manual: bool, changed: Iterable[str]) -> bool:
+    """Whether this change recomputes the due time from the priority's SLA.
+
+    A new priority moves a due time that follows the SLA; a due time set by hand stays
+    (unless the same change clears it, which hands it back to the SLA).
+    """
+    changed = set(changed)
+    return "priority" in changed and not state_is_manual and "due_at" not in changed
 
 
 def closed_refuses(state: TicketState, changed: Iterable[str]) -> bool:

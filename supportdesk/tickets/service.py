@@ -8,6 +8,7 @@ is announced (:mod:`supportdesk.events`) so that email goes out with the same co
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,6 +73,7 @@ def state_of(ticket: Ticket) -> rules.TicketState:
         tag_ids=frozenset(t.id for t in tags) if tags is not None else None,
         requester_id=ticket.requester_id,
         cc_ids=frozenset(c.id for c in ccs) if ccs is not None else None,
+        due_at=ticket.due_at, due_is_manual=bool(ticket.due_is_manual),
     )  # fmt: skip
 
 
@@ -88,8 +90,12 @@ def create_ticket(
     tags: Iterable[Tag] = (),
     creator_follows: bool = True,
     via_email: dict[str, Any] | None = None,
+    due_at: dt.datetime | None = None,
 ) -> Ticket:
     """Create a ticket with the next number.
+
+    ``due_at`` is a due time set by hand (kept through priority changes); without one the
+    priority's SLA sets it.
 
     ``creator_follows=False`` for a ticket created on no one's behalf (mail in: the
     desk's mail account is its creator of record and follows nothing).
@@ -97,10 +103,12 @@ def create_ticket(
     :raises InvalidTicketError: a value breaks a rule.
     """
     now = utcnow()
+    manual_due = rules.clean_due(due_at, now=now)
     ticket = Ticket(
         number=reserve_ticket_numbers(db.session, 1)[0],
         created_at=now,
-        due_at=due_at_for(TicketPriority(priority), now),
+        due_at=manual_due or due_at_for(TicketPriority(priority), now),
+        due_is_manual=manual_due is not None,
         title=rules.clean_title(title),
         description=check_length(rules.clean_description(description), "A description"),
         priority=TicketPriority(priority),
@@ -152,7 +160,12 @@ def update_ticket(
                                           "A description")  # fmt: skip
     if "priority" in wanted:
         ticket.priority = TicketPriority(values["priority"])
-        ticket.due_at = due_at_for(ticket.priority, ticket.created_at)
+        if rules.due_follows_priority(state.due_is_manual, wanted):
+            ticket.due_at = due_at_for(ticket.priority, ticket.created_at)
+    if "due_at" in wanted:
+        due = rules.clean_due(values["due_at"], now=utcnow())
+        ticket.due_is_manual = due is not None
+        ticket.due_at = due if due is not None else due_at_for(ticket.priority, ticket.created_at)
     if "assignee" in wanted:
         ticket.assignee = _check_assignee(values["assignee"], current=ticket.assignee_id)
     if "tags" in wanted:

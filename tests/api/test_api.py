@@ -408,3 +408,28 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(new_database_url,
         assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {other}"}
                           ).status_code == 200  # fmt: skip
         database.engine.dispose()
+
+
+def test_the_api_sets_and_clears_a_due_time(api):
+    ticket = TicketFactory(priority="medium")
+    url = f"/api/v1/tickets/{ticket.number}"
+    etag = api.get(url).headers["ETag"]
+    due = (
+        (utcnow() + dt.timedelta(days=6))
+        .replace(second=0, microsecond=0)
+        .astimezone(dt.timezone(dt.timedelta(hours=1)))
+    )
+    body = api.patch(url, json={"due_at": due.isoformat()}, headers={"If-Match": etag})
+    assert body.status_code == 200, body.get_json()
+    data = body.get_json()
+    assert data["due_is_manual"] is True
+    assert dt.datetime.fromisoformat(data["due_at"]) == due
+    past = api.patch(url, json={"due_at": "2001-01-01T00:00:00Z"},
+                     headers={"If-Match": body.headers["ETag"]})  # fmt: skip
+    assert past.status_code == 422
+    assert "future" in past.get_json()["detail"]
+    naive = api.patch(url, json={"due_at": "2031-01-01T00:00:00"},
+                      headers={"If-Match": body.headers["ETag"]})  # fmt: skip
+    assert naive.status_code == 422
+    cleared = api.patch(url, json={"due_at": None}, headers={"If-Match": body.headers["ETag"]})
+    assert cleared.get_json()["due_is_manual"] is False
