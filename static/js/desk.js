@@ -267,7 +267,20 @@
     sync();
   }
   const sidebar = document.getElementById("sidebar");
-  if (sidebar && window.matchMedia("(max-width: 900px)").matches) sidebar.open = false;
+  if (sidebar) {
+    if (window.matchMedia("(max-width: 900px)").matches) sidebar.open = false;
+    // On a phone the open views are a drawer: a tap beside it or Escape closes it.
+    const summary = sidebar.querySelector("summary");
+    sidebar.addEventListener("click", function (event) {
+      if (event.target === sidebar) sidebar.open = false;
+    });
+    sidebar.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && sidebar.open) {
+        sidebar.open = false;
+        if (summary) summary.focus();
+      }
+    });
+  }
 })();
 
 /* The reply box: Reply and Internal note as two tabs (the radios underneath), the send
@@ -359,5 +372,110 @@
       }
     });
     render();
+  });
+})();
+
+/* The side panel saves as it is changed (a select, a tag, the due time once left), without
+   reloading the page: a half-written reply below stays as it is. The post is the form's
+   own (same CSRF token, version check and rulebook); the page it redirects to gives the
+   new facts, history, versions and message, swapped in here. A conflict or an error is
+   said in the panel, and its Save button then submits the usual way (the merge page). */
+(function () {
+  "use strict";
+  const form = document.getElementById("quick-update");
+  const status = document.getElementById("quick-status");
+  if (!form || !status || !window.fetch || !window.DOMParser) return;
+  const due = document.getElementById("quick-due");
+  let running = null;
+  let again = false;
+  let failed = false;  // the last save did not go through: Save then posts the usual way
+  let savedDue = due ? due.value : "";
+
+  function replace(doc, selector) {
+    const now = document.querySelector(selector);
+    const fresh = doc.querySelector(selector);
+    if (now && fresh) now.replaceWith(document.importNode(fresh, true));
+  }
+
+  function adopt(doc) {
+    ["#timeline", ".facts-strip", "dl.facts", "#quick-due-hint"].forEach(function (s) {
+      replace(doc, s);
+    });
+    // Every form on the page posts the ticket's version: all move to the saved one.
+    document.querySelectorAll("form").forEach(function (f) {
+      const twin = f.id && doc.getElementById(f.id);
+      if (!twin) return;
+      ["version", "original"].forEach(function (name) {
+        const mine = f.querySelector("input[type=hidden][name=" + name + "]");
+        const theirs = twin.querySelector("input[type=hidden][name=" + name + "]");
+        if (mine && theirs) mine.value = theirs.value;
+      });
+    });
+    const messages = Array.from(doc.querySelectorAll(".flashes .flash"));
+    status.textContent = messages.map(function (m) { return m.textContent.trim(); }).join(" ");
+    status.classList.toggle("error", messages.some(function (m) {
+      return m.classList.contains("flash-error");
+    }));
+  }
+
+  function save() {
+    if (running) { again = true; return; }
+    failed = false;
+    if (due) savedDue = due.value;
+    status.classList.remove("error");
+    status.textContent = "Saving…";
+    running = fetch(form.action, {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        const closedNow = !!document.querySelector(".flash-info.closed-note");
+        const closedThen = !!doc.querySelector(".flash-info.closed-note");
+        if (response.ok && response.redirected && closedNow === closedThen) {
+          adopt(doc);
+        } else if (response.ok && response.redirected) {
+          // Closed or reopened: the page changes shape. Keep a typed reply: say so instead.
+          const body = document.getElementById("body");
+          if (body && body.value.trim()) {
+            adopt(doc);
+            status.textContent += " Reload the page to see it " +
+              (closedThen ? "closed" : "reopened") + " (copy your reply first).";
+          } else {
+            window.location.replace(response.url);
+          }
+        } else {
+          const reason = doc.querySelector("#conflict h2, .flash-error, .field-errors");
+          failed = true;
+          status.classList.add("error");
+          status.textContent = "Not saved: " +
+            (reason ? reason.textContent.trim() : "the desk answered " + response.status) +
+            ". Press Save to see why and merge.";
+        }
+      });
+    }).catch(function () {
+      failed = true;
+      status.classList.add("error");
+      status.textContent = "Not saved: the desk could not be reached. Press Save to try again.";
+    }).finally(function () {
+      running = null;
+      if (again) { again = false; save(); }
+    });
+  }
+
+  form.addEventListener("change", function (event) {
+    if (event.target.tagName === "SELECT") save();
+  });
+  // The due time saves once left (typing it fires a change per part of the date).
+  if (due) {
+    due.addEventListener("blur", function () {
+      if (due.value !== savedDue && (due.value === "" || due.checkValidity())) save();
+    });
+  }
+  // Save (or Enter) saves in place too; after a failed save it posts the usual way, to the
+  // conflict or error page that explains it.
+  form.addEventListener("submit", function (event) {
+    if (failed) return;
+    event.preventDefault();
+    if (!running) save();
   });
 })();

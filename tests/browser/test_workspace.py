@@ -8,6 +8,7 @@ both widths go to test-results/screenshots/ on every run.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from pathlib import Path
@@ -20,7 +21,7 @@ from supportdesk.db import unit_of_work
 from supportdesk.extensions import db
 from supportdesk.models import Comment, Tag, Ticket, TicketPriority, TicketStatus, User
 from supportdesk.tickets.numbering import reserve_ticket_numbers
-from tests.browser.conftest import RESULTS
+from tests.browser.conftest import RESULTS, wait_saved
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +148,24 @@ def test_the_list_starts_high_and_no_page_scrolls_sideways_on_a_phone(browser, l
         assert wide == []
         page.goto(live_server.url + "/tickets/")
         assert page.locator("table.tickets thead").is_hidden()  # rows are cards
+        # The views are a drawer: folded at first, over the list when opened, within the
+        # screen, axe-clean; Escape closes it, and so does a tap beside it.
+        assert page.locator("#sidebar .drawer").is_hidden()
+        page.click("#sidebar > summary")
+        drawer = page.locator("#sidebar .drawer")
+        box = drawer.bounding_box()
+        assert drawer.evaluate("d => getComputedStyle(d).position") == "fixed"
+        assert box["x"] == 0
+        assert box["width"] <= 320
+        assert box["height"] >= 800
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert _axe(page) == []
+        page.keyboard.press("Escape")
+        assert drawer.is_hidden()
+        page.click("#sidebar > summary")
+        page.mouse.click(370, 600)  # beside the drawer: on its backdrop
+        assert drawer.is_hidden()
+        assert page.url.endswith("/tickets/")  # the tap did not open a ticket underneath
     finally:
         context.close()
 
@@ -173,6 +192,8 @@ def test_the_skip_link_reaches_the_first_ticket_in_three_tabs(browser, live_serv
 
 
 def test_the_new_controls_work_from_the_keyboard(browser, live_server, desk):
+    from playwright.sync_api import expect
+
     context, page = _context(browser, live_server, DESKTOP, role="agent")
     number = desk["numbers"][1]
     try:
@@ -199,9 +220,10 @@ def test_the_new_controls_work_from_the_keyboard(browser, live_server, desk):
         page.keyboard.type(f"vip-{word}"[:6])
         page.keyboard.press("Enter")
         assert page.locator(".tag-tokens button", has_text=f"vip-{word}").count() == 1
+        wait_saved(page)  # the tag saved itself
         page.focus("#quick-save")
-        page.keyboard.press("Enter")
-        page.wait_for_url(re.compile(rf".*/tickets/{number}$"))
+        page.keyboard.press("Enter")  # Save, in place too: nothing left to save
+        expect(page.locator("#quick-status")).to_have_text("Nothing to save.")
         assert page.locator(".facts .chip", has_text=f"vip-{word}").count() == 1
         # Delete, then Undo from the message, all with keys.
         page.focus("button.danger:has-text('Delete')")
@@ -211,5 +233,48 @@ def test_the_new_controls_work_from_the_keyboard(browser, live_server, desk):
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(rf".*/tickets/{number}$"))
         assert "restored" in page.locator(".flashes").inner_text()
+    finally:
+        context.close()
+
+
+def test_the_side_panel_saves_as_it_changes_and_keeps_a_half_written_reply(browser, live_server,
+                                                                          desk):  # fmt: skip
+    from playwright.sync_api import expect
+
+    context, page = _context(browser, live_server, DESKTOP, role="agent")
+    number = desk["numbers"][2]
+    try:
+        page.goto(live_server.url + f"/tickets/{number}")
+        page.fill("#body", "Half-written: the tray on floor 2 is")
+        before = page.locator("#quick-update input[name=version]").input_value()
+        page.select_option("#quick-priority", "urgent")
+        wait_saved(page)
+        assert page.locator(".facts-strip").inner_text().count("Urgent") == 1
+        assert "set priority" in page.locator("#timeline").inner_text()  # the history, too
+        after = page.locator("#quick-update input[name=version]").input_value()
+        assert int(after) == int(before) + 1
+        assert page.locator("#comment-form input[name=version]").input_value() == after
+        assert page.input_value("#body") == "Half-written: the tray on floor 2 is"
+        # A second change saves over the first (the version moved with it): no conflict.
+        page.select_option("#assignee", label="Lina Live")
+        wait_saved(page)
+        # The due time saves once left; a time in the past is refused and said so.
+        page.fill("#quick-due", "2020-01-01T10:00")
+        page.focus("#quick-priority")
+        expect(page.locator("#quick-status")).to_have_class(re.compile(r"\berror\b"))
+        assert "must be in the future" in page.inner_text("#quick-status")
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+        page.fill("#quick-due", f"{later:%Y-%m-%d}T05:06")
+        page.focus("#quick-priority")
+        wait_saved(page)
+        assert "set by hand" in page.inner_text("dl.facts")
+        # And the reply, still there, sends with the ticket's current version.
+        page.click("#add-comment")
+        page.wait_for_url(re.compile(rf".*/tickets/{number}(#.*)?$"))
+        assert "Reply added" in page.locator(".flashes").inner_text()
+        with live_server.app.app_context():
+            ticket = db.session.query(Ticket).filter_by(number=number).one()
+            assert (ticket.priority.value, ticket.due_is_manual) == ("urgent", True)
+            assert ticket.assignee_id is not None
     finally:
         context.close()

@@ -119,7 +119,13 @@ def test_applying_a_macro_replies_and_changes_each_field_through_the_ticket_serv
     assert actions[1] == "comment.created"
     assert set(actions[2:]) == {"ticket.updated", "ticket.tag_added", "ticket.tag_removed"}
     changed = {key for action, changes in rows[2:] if action == "ticket.updated" for key in changes}
-    assert changed == {"status", "priority", "assignee_id", "resolved_at"}
+    assert changed == {
+        "status",
+        "priority",
+        "assignee_id",
+        "resolved_at",
+        "due_at",
+    }  # a new priority moves the SLA due time
 
 
 def test_the_agents_edited_text_and_internal_flag_win_and_an_internal_macro_stays_internal(app):
