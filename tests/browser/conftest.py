@@ -83,7 +83,7 @@ def _axe_every_state(pages: list[Any], visited: list[tuple[Any, str]]) -> list[s
     problems = []
     for page in pages:
         if page.url.startswith("http"):
-            problems += [f"{page.url} (as left): {v}" for v in axe_violations(page)]
+            problems += _axe_every_way(page, f"{page.url} (as left)")
     for page, url in visited:
         shape = _shape(url)
         if shape in _AXE_SEEN or page.is_closed():
@@ -92,7 +92,19 @@ def _axe_every_state(pages: list[Any], visited: list[tuple[Any, str]]) -> list[s
         response = page.goto(url)
         if response is None or "text/html" not in response.headers.get("content-type", ""):
             continue
-        problems += [f"{url}: {v}" for v in axe_violations(page)]
+        problems += _axe_every_way(page, url)
+    return problems
+
+
+def _axe_every_way(page: Any, label: str) -> list[str]:
+    """axe at 1280×800 and 390×844, in the light and the dark theme."""
+    problems = []
+    for width, height in ((1280, 800), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            problems += [f"{label} {width}px {scheme}: {v}" for v in axe_violations(page)]
+    page.emulate_media(color_scheme="light")
     return problems
 
 
@@ -101,8 +113,8 @@ def new_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Return a factory of pages, each in its own context (its own cookies).
 
     After a passing test, axe-core checks each page as the test left it and every kind
-    of page it loaded (light theme, 1280 wide; the workspace test covers both widths and
-    themes): a violation of any impact fails the test's teardown, naming the rule.
+    of page it loaded, at 1280×800 and 390×844, light and dark: a violation of any impact
+    fails the test's teardown, naming the rule, the place and the way it was seen.
     """
     contexts: list[Any] = []
     pages: list[Any] = []
