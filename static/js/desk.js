@@ -431,7 +431,13 @@
         const doc = new DOMParser().parseFromString(html, "text/html");
         const closedNow = !!document.querySelector(".flash-info.closed-note");
         const closedThen = !!doc.querySelector(".flash-info.closed-note");
-        if (response.ok && response.redirected && closedNow === closedThen) {
+        if (response.ok && !doc.getElementById("comment-form") && !doc.querySelector(".closed-note")) {
+          // Not the ticket page back (signed out meanwhile, say): nothing here was saved.
+          failed = true;
+          status.classList.add("error");
+          status.textContent = "Not saved: " + (doc.title || "the desk sent another page") +
+            ". Press Save to go there.";
+        } else if (response.ok && response.redirected && closedNow === closedThen) {
           adopt(doc);
         } else if (response.ok && response.redirected) {
           // Closed or reopened: the page changes shape. Keep a typed reply: say so instead.

@@ -272,6 +272,11 @@ def test_the_side_panel_saves_as_it_changes_and_keeps_a_half_written_reply(brows
         page.click("#add-comment")
         page.wait_for_url(re.compile(rf".*/tickets/{number}(#.*)?$"))
         assert "Reply added" in page.locator(".flashes").inner_text()
+        # Signed out meanwhile: the panel says it did not save (the login page came back).
+        context.clear_cookies()
+        page.select_option("#quick-priority", "low")
+        expect(page.locator("#quick-status")).to_have_class(re.compile(r"\berror\b"))
+        assert page.inner_text("#quick-status").startswith("Not saved")
         with live_server.app.app_context():
             ticket = db.session.query(Ticket).filter_by(number=number).one()
             assert (ticket.priority.value, ticket.due_is_manual) == ("urgent", True)
