@@ -105,14 +105,11 @@ def reader_zone() -> dt.tzinfo:
     return _zone_named(g.get("time_zone") if has_request_context() else None)
 
 
-_zone = reader_zone
-
-
 def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """Format an absolute time in the reader's time zone (its abbreviation added)."""
     if value is None:
         return "—"
-    local = value.astimezone(_zone())
+    local = value.astimezone(reader_zone())
     return f"{local:{fmt}} {local:%Z}"
 
 
@@ -135,7 +132,7 @@ def when(value: dt.datetime | None, now: dt.datetime | None = None) -> Markup:
                 amount = int(seconds // size)
                 text = f"in {amount} {unit}" if ahead else f"{amount} {unit} ago"
                 break
-    local = value.astimezone(_zone())
+    local = value.astimezone(reader_zone())
     if seconds >= 30 * 86_400:
         text = f"{local:%Y-%m-%d}"
     full = local.strftime("%Y-%m-%d %H:%M %Z")
