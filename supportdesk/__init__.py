@@ -84,6 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from supportdesk.mail import notices
     from supportdesk.mail import service as mail
     from supportdesk.proxy import TrustedProxies
+    from supportdesk.reports import snapshots
     from supportdesk.webhooks import service as webhooks
 
     replicas.init_app(app, app.config["SQLALCHEMY_ENGINE_OPTIONS"])
@@ -91,6 +92,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     notices.init_app(app)
     webhooks.init_app(app)
     resets.init_app(app)
+    snapshots.init_app(app)
     web.init_app(app)
     timing.init_app(app)
     account.init_app(app)

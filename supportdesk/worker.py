@@ -1,4 +1,4 @@
-"""The worker: delivers side effects (email now; webhooks later) recorded by requests.
+"""The worker: delivers side effects (email, webhooks) recorded by requests.
 
 A feature keeps its own outbox table with the :class:`Queued` columns and registers a
 :class:`QueueSpec`: how to deliver one row, how often to try. The worker (``flask
@@ -14,6 +14,8 @@ worker``) loops over every registered queue:
 A worker killed between 1 and 3 leaves the row ``sending`` until its lease runs out; the
 next claim takes it again. Delivery is therefore at least once: a kill after the SMTP
 server accepted a message but before step 3 sends it again (the README says so).
+Features may also register a :class:`PeriodicTask`, run on every pass after the queues
+(the reports keep their default figures fresh this way).
 This module is plumbing: it imports no feature.
 """
 
@@ -92,7 +94,20 @@ class QueueSpec:
     batch: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext
 
 
+@dataclass(frozen=True)
+class PeriodicTask:
+    """Work a feature wants done now and then, not an outbox (keeping shared reports fresh).
+
+    ``run`` is called on every pass of the worker; it decides itself (cheaply) whether
+    anything is due, runs in its own transactions, and returns whether it did something.
+    """
+
+    name: str
+    run: Callable[[], bool]
+
+
 _queues: dict[str, QueueSpec] = {}
+_tasks: dict[str, PeriodicTask] = {}
 
 
 def register(spec: QueueSpec) -> None:
@@ -100,9 +115,19 @@ def register(spec: QueueSpec) -> None:
     _queues[spec.name] = spec
 
 
+def register_task(task: PeriodicTask) -> None:
+    """Make the worker run ``task`` on every pass (idempotent)."""
+    _tasks[task.name] = task
+
+
 def queues() -> list[QueueSpec]:
     """Return the registered queues."""
     return list(_queues.values())
+
+
+def tasks() -> list[PeriodicTask]:
+    """Return the registered periodic tasks."""
+    return list(_tasks.values())
 
 
 def retry_delay(first: float, attempts: int, rng: random.Random | None = None) -> float:
@@ -203,8 +228,29 @@ def run_once(*, name: str = "worker", limit: int = 100, lease_seconds: float = 3
         if claimed:
             with spec.batch():
                 _deliver_all(spec, claimed, counts, now)
+    for task in tasks():
+        _run_task(task, counts)
     beat(name, progress=sum(counts.values()) > 0)
     return counts
+
+
+TASK_PAUSE_S = 60.0  # a task that failed is not tried again for this long (this process)
+_paused_until: dict[str, float] = {}
+
+
+def _run_task(task: PeriodicTask, counts: Counter[str]) -> None:
+    if time.monotonic() < _paused_until.get(task.name, 0.0):
+        return
+    try:
+        if task.run():
+            counts[task.name] += 1  # progress: the loop goes again at once
+    except sa.exc.OperationalError:
+        raise  # the database is away: run_forever waits and tries again
+    except Exception:  # a bug in one task must not stop the deliveries
+        log.exception("periodic task %s failed; paused %.0f s", task.name, TASK_PAUSE_S)
+        _paused_until[task.name] = time.monotonic() + TASK_PAUSE_S
+    finally:
+        db.session.remove()
 
 
 def _deliver_all(spec: QueueSpec, claimed: list[tuple[int, str]], counts: Counter[str],

@@ -334,3 +334,50 @@ def test_who_wrote_after_the_figures_gets_them_recomputed(desk, login_as, app):
     shared = other.get("/reports/", query_string=REPORT_ARGS)
     assert shared.headers["X-DB-Query-Count"] == "3"
     assert _figures(shared.text) == _figures(mine.text)
+
+
+def test_the_worker_keeps_the_default_figures_fresh_so_the_page_finds_them_shared(
+    desk, agent_client, app
+):
+    from supportdesk import worker
+    from supportdesk.reports.models import ReportSnapshot
+    from supportdesk.reports.snapshots import default_scope, keep_default_warm, scope_key
+
+    key = scope_key(default_scope())
+    max_age = app.config["REPORTS_MAX_AGE_S"]
+    assert "reports_warm" in {task.name for task in worker.tasks()}
+    assert keep_default_warm(max_age_s=max_age) is True  # none yet: computed and stored
+    assert keep_default_warm(max_age_s=max_age) is False  # fresh: one read, nothing more
+    # The page's default view (no range asked for) is then shared at once.
+    page = agent_client.get("/reports/")
+    assert page.headers["X-DB-Query-Count"] == "3"
+    assert "Figures as of" in page.text
+    # Half its age: computed again before anyone waits for it.
+    snapshot = db.session.get(ReportSnapshot, key)
+    first = snapshot.computed_at
+    snapshot.computed_at = first - dt.timedelta(seconds=max_age // 2 + 1)
+    db.session.commit()
+    assert worker.run_once(name="test")["reports_warm"] == 1  # through the worker's pass
+    db.session.expire_all()
+    assert db.session.get(ReportSnapshot, key).computed_at >= first
+    assert keep_default_warm(max_age_s=0) is False  # sharing off: nothing to keep
+
+
+def test_a_failing_periodic_task_is_logged_paused_and_does_not_stop_the_queues(
+    app, monkeypatch, caplog
+):
+    from supportdesk import worker
+
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(worker, "_tasks", {"broken": worker.PeriodicTask("broken", broken)})
+    monkeypatch.setattr(worker, "_paused_until", {})
+    counts = worker.run_once(name="test")
+    assert "broken" not in counts  # a failure is not progress (no busy loop)
+    assert "periodic task broken failed" in caplog.text
+    worker.run_once(name="test")
+    assert calls == [1]  # paused: not tried again on the next pass

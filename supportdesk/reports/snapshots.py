@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask, current_app
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from supportdesk import worker
 from supportdesk.db import db, unit_of_work, utcnow
 from supportdesk.replicas import reading_replica
 from supportdesk.reports.models import ReportSnapshot
@@ -32,6 +34,37 @@ from supportdesk.reports.queries import (
 from supportdesk.tickets.models import TicketPriority, TicketStatus
 
 KEEP = dt.timedelta(days=1)  # snapshots older than this are deleted when one is stored
+DEFAULT_DAYS = 30  # the page's range when none is asked for: the last 30 days, today too
+# The worker recomputes the default figures once they are this share of the maximum age
+# old, so whoever opens the page finds them shared instead of waiting for them.
+WARM_AT = 0.5
+
+
+def default_scope(today: dt.date | None = None) -> ReportScope:
+    """Return what the page shows when no range, tag or assignee is asked for."""
+    end = today or utcnow().date()
+    return ReportScope(start=end - dt.timedelta(days=DEFAULT_DAYS - 1), end=end)
+
+
+def keep_default_warm(*, max_age_s: int) -> bool:
+    """Recompute the default figures when they are missing or half their age; return if so.
+
+    Run by the worker on every pass (a task, not a request): one primary-key read when
+    nothing is due. Costs one report per ``max_age_s / 2`` (at 1M tickets ~0.9 s of SQL
+    every 150 s with the default 300 s); off with sharing (``max_age_s`` 0).
+    """
+    if max_age_s <= 0:
+        return False
+    scope = default_scope()
+    computed_at = db.session.scalar(
+        sa.select(ReportSnapshot.computed_at).where(ReportSnapshot.scope_key == scope_key(scope))
+    )
+    if computed_at is not None and computed_at > utcnow() - dt.timedelta(
+        seconds=max_age_s * WARM_AT
+    ):
+        return False
+    report_for(scope, max_age_s=max_age_s, recompute=True)
+    return True
 
 
 @dataclass(frozen=True)
@@ -148,3 +181,11 @@ def from_payload(scope: ReportScope, payload: dict[str, Any]) -> Report:
 
 def _days(values: dict[dt.date, int]) -> dict[str, int]:
     return {day.isoformat(): n for day, n in values.items()}
+
+
+def init_app(app: Flask) -> None:
+    """Give the worker the task that keeps the default figures fresh (idempotent)."""
+    worker.register_task(worker.PeriodicTask(
+        name="reports_warm",
+        run=lambda: keep_default_warm(max_age_s=int(current_app.config["REPORTS_MAX_AGE_S"])),
+    ))  # fmt: skip

@@ -16,13 +16,12 @@ from supportdesk.fields import DayField
 from supportdesk.replicas import last_write_at
 from supportdesk.reports import charts
 from supportdesk.reports.queries import ReportScope
-from supportdesk.reports.snapshots import report_for
+from supportdesk.reports.snapshots import DEFAULT_DAYS, report_for
 from supportdesk.tickets.forms import choices, optional_int
 from supportdesk.tickets.models import sla_hours
 from supportdesk.tickets.queries import filter_options
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
