@@ -234,7 +234,7 @@ def db_explain_command(path: str, email: str | None, full: bool) -> None:
 )  # fmt: skip
 @click.option("--name", default=None, help="This worker's name in /health/worker.")
 def worker_command(once: bool, interval: int | None, name: str | None) -> None:
-    """Deliver queued email (and later webhooks): run it beside gunicorn, e.g. under systemd.
+    """Deliver queued email and webhooks, and run periodic tasks: beside gunicorn (systemd).
 
     Several workers may run at once (on PostgreSQL each row is claimed by one). SIGTERM or
     Ctrl-C stops it after the delivery in hand.
@@ -246,11 +246,14 @@ def worker_command(once: bool, interval: int | None, name: str | None) -> None:
         try:
             with acting_as("cli:worker"):
                 counts = worker.run_once(name=name, lease_seconds=lease)
+                ran = worker.run_tasks()
         except sa.exc.OperationalError as exc:  # cron tries again at its next run
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             raise click.ClickException(f"The database is unreachable: {reason}") from None
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         click.echo(f"Delivered: {summary or 'nothing was due'}.")
+        if ran:
+            click.echo(f"Ran: {', '.join(ran)}.")
         return
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -228,8 +228,6 @@ def run_once(*, name: str = "worker", limit: int = 100, lease_seconds: float = 3
         if claimed:
             with spec.batch():
                 _deliver_all(spec, claimed, counts, now)
-    for task in tasks():
-        _run_task(task, counts)
     beat(name, progress=sum(counts.values()) > 0)
     return counts
 
@@ -238,19 +236,27 @@ TASK_PAUSE_S = 60.0  # a task that failed is not tried again for this long (this
 _paused_until: dict[str, float] = {}
 
 
-def _run_task(task: PeriodicTask, counts: Counter[str]) -> None:
-    if time.monotonic() < _paused_until.get(task.name, 0.0):
-        return
-    try:
-        if task.run():
-            counts[task.name] += 1  # progress: the loop goes again at once
-    except sa.exc.OperationalError:
-        raise  # the database is away: run_forever waits and tries again
-    except Exception:  # a bug in one task must not stop the deliveries
-        log.exception("periodic task %s failed; paused %.0f s", task.name, TASK_PAUSE_S)
-        _paused_until[task.name] = time.monotonic() + TASK_PAUSE_S
-    finally:
-        db.session.remove()
+def run_tasks() -> list[str]:
+    """Run every periodic task once; return the names of those that did something.
+
+    A task that fails is logged and left alone for :data:`TASK_PAUSE_S` in this process;
+    it never stops the deliveries (a lost database still stops the pass, as for them).
+    """
+    done = []
+    for task in tasks():
+        if time.monotonic() < _paused_until.get(task.name, 0.0):
+            continue
+        try:
+            if task.run():
+                done.append(task.name)
+        except sa.exc.OperationalError:
+            raise  # the database is away: run_forever waits and tries again
+        except Exception:  # a bug in one task must not stop the deliveries
+            log.exception("periodic task %s failed; paused %.0f s", task.name, TASK_PAUSE_S)
+            _paused_until[task.name] = time.monotonic() + TASK_PAUSE_S
+        finally:
+            db.session.remove()
+    return done
 
 
 def _deliver_all(spec: QueueSpec, claimed: list[tuple[int, str]], counts: Counter[str],
@@ -295,6 +301,7 @@ def run_forever(*, name: str, interval: float, lease_seconds: float,
     while not stop.is_set():
         try:
             counts = run_once(name=name, lease_seconds=lease_seconds)
+            counts.update(run_tasks())  # a task that did something counts as progress
         except sa.exc.OperationalError as exc:  # the database is away: wait, then retry
             log.warning("worker: database unavailable (%s); retrying", type(exc).__name__)
             db.session.remove()

@@ -357,10 +357,18 @@ def test_the_worker_keeps_the_default_figures_fresh_so_the_page_finds_them_share
     first = snapshot.computed_at
     snapshot.computed_at = first - dt.timedelta(seconds=max_age // 2 + 1)
     db.session.commit()
-    assert worker.run_once(name="test")["reports_warm"] == 1  # through the worker's pass
+    assert worker.run_tasks() == ["reports_warm"]  # as the worker's pass runs it
     db.session.expire_all()
     assert db.session.get(ReportSnapshot, key).computed_at >= first
     assert keep_default_warm(max_age_s=0) is False  # sharing off: nothing to keep
+
+
+def test_the_cron_worker_runs_the_periodic_tasks_too(app, runner):
+    result = runner.invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Ran: reports_warm." in result.output  # no figures yet: computed
+    again = runner.invoke(args=["worker", "--once"])
+    assert "Ran:" not in again.output  # fresh: nothing to do
 
 
 def test_a_failing_periodic_task_is_logged_paused_and_does_not_stop_the_queues(
@@ -376,8 +384,8 @@ def test_a_failing_periodic_task_is_logged_paused_and_does_not_stop_the_queues(
 
     monkeypatch.setattr(worker, "_tasks", {"broken": worker.PeriodicTask("broken", broken)})
     monkeypatch.setattr(worker, "_paused_until", {})
-    counts = worker.run_once(name="test")
-    assert "broken" not in counts  # a failure is not progress (no busy loop)
+    assert worker.run_tasks() == []  # a failure is not progress (no busy loop)
     assert "periodic task broken failed" in caplog.text
-    worker.run_once(name="test")
+    assert worker.run_tasks() == []
     assert calls == [1]  # paused: not tried again on the next pass
+    assert worker.run_once(name="test") == {}  # the deliveries go on
