@@ -108,6 +108,9 @@ class PriorityType(sa.types.TypeDecorator[TicketPriority]):
         return None if value is None else _PRIORITY_BY_RANK[value]
 
 
+TRASHED = "deleted_at IS NOT NULL"
+
+
 def _live_index(name: str, *columns: str, where: str = "deleted_at IS NULL") -> sa.Index:
     condition = sa.text(where)
     return sa.Index(name, *columns, postgresql_where=condition, sqlite_where=condition)
@@ -183,6 +186,15 @@ class Ticket(Auditable, TimestampMixin, Base):
             "created_at",
             "first_reply_at",
             where="deleted_at IS NULL AND first_reply_at IS NOT NULL",
+        ),  # fmt: skip
+        # The trash, most recently deleted first: only deleted rows (an empty trash at 1M
+        # tickets was a 184 ms sequential scan and sort without it).
+        sa.Index(
+            "ix_tickets_trash",
+            "deleted_at",
+            "id",
+            postgresql_where=sa.text(TRASHED),
+            sqlite_where=sa.text(TRASHED),
         ),  # fmt: skip
     )
 

@@ -9,8 +9,10 @@ figures (README, "Benchmarks") show the planner choosing these indexes on its ow
 import pytest
 import sqlalchemy as sa
 
+from supportdesk.audit.listeners import audited_bulk
+from supportdesk.db import utcnow
 from supportdesk.extensions import db
-from supportdesk.models import Tag, TicketPriority, TicketStatus, User
+from supportdesk.models import Tag, Ticket, TicketPriority, TicketStatus, User
 from supportdesk.seed import seed_demo_data
 from supportdesk.tickets import queries
 
@@ -85,3 +87,38 @@ def test_the_plan_check_detects_a_query_no_index_serves(seeded):
     db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
     plan = db.session.execute(sa.text("EXPLAIN SELECT id FROM tickets WHERE title = 'x'"))
     assert "Seq Scan on tickets" in "\n".join(row[0] for row in plan)
+
+
+def test_the_trash_page_reads_only_the_deleted_tickets_index(seeded):
+    # Before ix_tickets_trash an admin's trash (empty or not) was a sequential scan and a
+    # sort of every ticket: 184 ms at 1M. Its first and a later page use the index alone.
+    ids = db.session.scalars(sa.select(Ticket.id).order_by(Ticket.id).limit(60)).all()
+    now = utcnow()
+    with audited_bulk():  # a test's shortcut: the trash's own path is tested elsewhere
+        db.session.execute(
+            sa.update(Ticket).where(Ticket.id.in_(ids)).values(deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    db.session.execute(sa.text("ANALYZE tickets"))
+    statements = []
+    connection = db.session.connection()
+
+    def capture(conn, cursor_, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    sa.event.listen(connection, "before_cursor_execute", capture)
+    try:
+        page, cursor = queries.trash_page("s")
+        later, _ = queries.trash_page("s", cursor)
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", capture)
+    assert len(page) == queries.TRASH_PAGE
+    assert len(page) + len(later) == 60
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    for statement, parameters in statements:
+        raw = connection.connection.dbapi_connection.cursor()
+        raw.execute("EXPLAIN " + statement, parameters)
+        plan = "\n".join(row[0] for row in raw.fetchall())
+        raw.close()
+        assert "ix_tickets_trash" in plan, plan
+        assert "Seq Scan on tickets" not in plan, plan
