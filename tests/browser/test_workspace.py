@@ -165,6 +165,14 @@ def test_the_list_starts_high_and_no_page_scrolls_sideways_on_a_phone(browser, l
         page.click("#sidebar > summary")
         page.mouse.click(370, 600)  # beside the drawer: on its backdrop
         assert drawer.is_hidden()
+        page.focus("#sidebar > summary")  # and by keyboard: Enter opens, Escape closes
+        page.keyboard.press("Enter")
+        assert drawer.is_visible()
+        page.keyboard.press("Tab")  # into the drawer's first link
+        assert page.evaluate("document.activeElement.closest('.drawer') !== null")
+        page.keyboard.press("Escape")
+        assert drawer.is_hidden()
+        assert page.evaluate("document.activeElement.tagName") == "SUMMARY"
         assert page.url.endswith("/tickets/")  # the tap did not open a ticket underneath
     finally:
         context.close()
