@@ -185,6 +185,7 @@ def _ticket_data(ticket: Ticket) -> dict[str, Any]:
         "assignee_id": ticket.assignee_id, "requester_id": ticket.requester_id,
         "version": ticket.version, "deleted": ticket.deleted_at is not None,
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
+        "due_at": ticket.due_at.isoformat(), "due_is_manual": ticket.due_is_manual,
     }  # fmt: skip
 
 

@@ -121,6 +121,8 @@ def test_a_new_ticket_and_a_reply_reach_the_receiver_signed(hooks_app, receiver)
         assert payload["event"] == headers["X-Supportdesk-Event"]
     payload = json.loads(target.received[1][1])
     assert payload["data"]["ticket"]["number"] == number
+    assert payload["data"]["ticket"]["due_is_manual"] is False  # the SLA's time
+    assert dt.datetime.fromisoformat(payload["data"]["ticket"]["due_at"]) > utcnow()
     assert json.loads(target.received[0][1])["data"]["comment"]["body"] == "On it"
     attempts = db.session.scalars(sa.select(WebhookAttempt.status_code)).all()
     assert attempts == [200, 200]
