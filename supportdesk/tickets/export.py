@@ -18,6 +18,7 @@ from supportdesk.users.models import User
 COLUMNS = (
     "number", "title", "status", "priority", "assignee", "assignee_email", "requester",
     "requester_email", "tags", "comments", "created_at", "updated_at", "resolved_at",
+    "due_at", "due_set_by_hand",
 )  # fmt: skip
 JOINED_COLUMNS = ("tags",)  # several values joined by csvexport.JOINED
 BATCH = 1_000
@@ -56,6 +57,8 @@ def _statement(filters: TicketFilters, *, user_id: int | None) -> sa.Select[Any]
             Ticket.created_at,
             Ticket.updated_at,
             Ticket.resolved_at,
+            Ticket.due_at,
+            Ticket.due_is_manual,
         )  # fmt: skip
         .outerjoin(User, User.id == Ticket.assignee_id)
         .outerjoin(Customer, Customer.id == Ticket.requester_id)
@@ -79,5 +82,6 @@ def rows(filters: TicketFilters, *, user_id: int | None) -> Iterator[tuple[Any, 
     """
     for row in db.session.execute(_statement(filters, user_id=user_id)):
         yield (
-            f"SD-{row[0]}", row[1], row[2].value, row[3].value, *row[4:],
+            f"SD-{row[0]}", row[1], row[2].value, row[3].value, *row[4:-1],
+            "yes" if row[-1] else "no",
         )  # fmt: skip

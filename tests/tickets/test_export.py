@@ -53,6 +53,8 @@ def test_export_holds_exactly_the_filtered_set_across_all_pages(agent_client):
     assert first["tags"] == "billing"
     assert first["comments"] == "2"
     assert dt.datetime.fromisoformat(first["created_at"]).tzinfo is not None
+    assert dt.datetime.fromisoformat(first["due_at"]) == wanted[0].due_at
+    assert first["due_set_by_hand"] == "no"
 
 
 def test_export_follows_the_search_box_uncapped(agent_client):
