@@ -398,7 +398,7 @@
   }
 
   function adopt(doc) {
-    ["#timeline", ".facts-strip", "dl.facts", "#quick-due-hint"].forEach(function (s) {
+    ["#timeline", ".facts-strip", ".ticket-side > dl.facts", "#quick-due-hint"].forEach(function (s) {
       replace(doc, s);
     });
     // Every form on the page posts the ticket's version: all move to the saved one.

@@ -251,6 +251,11 @@ def test_the_side_panel_saves_as_it_changes_and_keeps_a_half_written_reply(brows
 
     context, page = _context(browser, live_server, DESKTOP, role="agent")
     number = desk["numbers"][2]
+    with live_server.app.app_context(), acting_as("test"), unit_of_work():
+        # Opened by email: its facts list comes first on the page (the side panel's
+        # facts must still be the ones refreshed).
+        ticket = db.session.query(Ticket).filter_by(number=number).one()
+        ticket.via_email = {"from": "Ana Lima <ana@example.org>", "to": "help@example.org"}
     try:
         page.goto(live_server.url + f"/tickets/{number}")
         page.fill("#body", "Half-written: the tray on floor 2 is")
@@ -275,7 +280,8 @@ def test_the_side_panel_saves_as_it_changes_and_keeps_a_half_written_reply(brows
         page.fill("#quick-due", f"{later:%Y-%m-%d}T05:06")
         page.focus("#quick-priority")
         wait_saved(page)
-        assert "set by hand" in page.inner_text("dl.facts")
+        assert "set by hand" in page.inner_text(".ticket-side > dl.facts")
+        assert "help@example.org" in page.locator(".email-facts dl").text_content()
         # And the reply, still there, sends with the ticket's current version.
         page.click("#add-comment")
         page.wait_for_url(re.compile(rf".*/tickets/{number}(#.*)?$"))
