@@ -455,7 +455,8 @@
           status.classList.add("error");
           status.textContent = "Not saved: " +
             (reason ? reason.textContent.trim() : "the desk answered " + response.status) +
-            ". Press Save to see why and merge.";
+            (doc.getElementById("conflict") ? ". Press Save to see both versions and merge."
+              : " Press Save to correct it on the edit page.");
         }
       });
     }).catch(function () {

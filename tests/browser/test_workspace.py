@@ -297,3 +297,33 @@ def test_the_side_panel_saves_as_it_changes_and_keeps_a_half_written_reply(brows
             assert ticket.assignee_id is not None
     finally:
         context.close()
+
+
+def test_a_panel_save_over_someone_elses_says_so_and_save_opens_the_merge(browser, live_server,
+                                                                          desk):  # fmt: skip
+    from playwright.sync_api import expect
+
+    from supportdesk.tickets import service
+    from supportdesk.tickets.rules import TicketEdit
+
+    context, page = _context(browser, live_server, DESKTOP, role="agent")
+    number = desk["numbers"][4]
+    try:
+        page.goto(live_server.url + f"/tickets/{number}")
+        page.fill("#body", "Kept while the panel fails")
+        with live_server.app.app_context(), acting_as("test"), unit_of_work():
+            ticket = db.session.query(Ticket).filter_by(number=number).one()
+            other = db.session.query(User).filter_by(email=live_server.users["agent2"]).one()
+            service.update_ticket(ticket, TicketEdit(title="Renamed by Omar"), actor=other)
+        page.select_option("#quick-priority", "urgent")
+        status = page.locator("#quick-status")
+        expect(status).to_have_class(re.compile(r"\berror\b"))
+        assert "Someone else saved this ticket" in status.inner_text()
+        assert "merge" in status.inner_text()
+        assert page.input_value("#body") == "Kept while the panel fails"  # nothing reloaded
+        page.click("#quick-save")  # now the usual post: the merge page, my change in it
+        expect(page.locator("#conflict")).to_be_visible()
+        assert "Renamed by Omar" in page.content()
+        assert page.locator("#priority").input_value() == "urgent"
+    finally:
+        context.close()
