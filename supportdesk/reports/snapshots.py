@@ -50,7 +50,7 @@ def keep_default_warm(*, max_age_s: int) -> bool:
     """Recompute the default figures when they are missing or half their age; return if so.
 
     Run by the worker on every pass (a task, not a request): one primary-key read when
-    nothing is due. Costs one report per ``max_age_s / 2`` (at 1M tickets ~0.9 s of SQL
+    nothing is due. Costs one report per ``max_age_s / 2`` (at 1M tickets ~0.6 s of SQL
     every 150 s with the default 300 s); off with sharing (``max_age_s`` 0).
     """
     if max_age_s <= 0:
