@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import sqlite3
 import stat
 import threading
 import time
@@ -332,3 +333,30 @@ def test_a_dump_broken_when_it_was_made_is_found_and_said(backup, new_database_u
     else:
         assert "was not touched" in restored.output or "cannot be read" in restored.output
         assert _tables(target) == []
+
+
+def test_a_damaged_sqlite_desk_is_refused_at_backup_time(desk, tmp_path, backend):
+    # The online backup copies pages as they are, and every checksum would be taken from
+    # the damaged copy: SQLite's own check is what notices, before anything is written.
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL's pg_dump reads rows, not pages (checked by the restore)")
+    app, url = desk
+    back_up_one_file(app, tmp_path / "good")  # a whole desk backs up
+    path = sa.make_url(url).database
+    with app.app_context():
+        db.engine.dispose()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    root = connection.execute(
+        "SELECT rootpage FROM sqlite_master WHERE name = 'ix_tickets_live_created'"
+    ).fetchone()[0]
+    connection.close()
+    with open(path, "r+b") as raw:  # an index page overwritten: the tables still read
+        raw.seek((root - 1) * page_size)
+        raw.write(b"\xff" * page_size)
+    target = tmp_path / "bad"
+    result = app.test_cli_runner().invoke(args=["backup", "create", "--to", str(target)])
+    assert result.exit_code == 1
+    assert "database is damaged; no backup was written" in result.output
+    assert list(target.glob("supportdesk-*")) == []  # nothing half-written either

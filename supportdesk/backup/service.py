@@ -276,6 +276,13 @@ def _copy_sqlite(engine: sa.Engine, out: Path, progress: Callable[[str], None]
         copy.close()
     finally:
         source.close()
+    progress("Checking the copy (PRAGMA integrity_check) …")
+    if damage := _sqlite_damage(out):
+        # The online backup copies pages as they are: a damaged desk gives a damaged copy,
+        # which would pass every checksum taken from it. Say so now, not at restore time.
+        raise BackupError("The desk's SQLite database is damaged; no backup was written "
+                          "(restore the last good backup, or repair the file first):\n  "
+                          + "\n  ".join(damage))  # fmt: skip
     copy_engine = sa.create_engine(f"sqlite:///{out}")
     try:
         with copy_engine.connect() as connection:
