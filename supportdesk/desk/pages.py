@@ -112,7 +112,9 @@ def detail(
         comment_form.form_token.data = formtokens.new_form_token()
     if comment_form.version.data is None:
         comment_form.version.data = ticket.version
-    picker = macros.picker_options(ticket, user) if not ticket.is_closed else []
+    # The option lists name every macro: with none (or a closed ticket) the picker's own
+    # statement is not needed.
+    picker = macros.picker_options(ticket, user) if options.macros and not ticket.is_closed else []
     quick = QuickUpdateForm(
         formdata=None,
         status=ticket.status.value,

@@ -524,8 +524,10 @@ def _ticket_page_statement(include_deleted: bool) -> sa.Select[Any]:
         .scalar_subquery()
     )
     number = sa.bindparam("number", type_=sa.Integer)
+    # Most tickets have no files: a probe here spares them the attachments statement.
+    has_files = sa.exists().where(Attachment.ticket_id == Ticket.id)
     return (
-        sa.select(Ticket, open_.label("open"), total.label("total"))
+        sa.select(Ticket, open_.label("open"), total.label("total"), has_files.label("has_files"))
         .where(*_by_number(number, include_deleted))
         .options(
             undefer(Ticket.description_html),
@@ -550,11 +552,12 @@ def ticket_exists(number: int, *, include_deleted: bool = False) -> bool:
 
 
 def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | None:
-    """Return a ticket with everything its page shows, in three statements.
+    """Return a ticket with everything its page shows, in two or three statements.
 
-    1: the ticket with its people, requester, CCs and tags (joined), and the requester's
-    open and total ticket counts; 2: comments with their authors; 3: every attachment of
-    the ticket, handed out to the ticket and its comments here.
+    1: the ticket with its people, requester, CCs and tags (joined), the requester's open
+    and total ticket counts, and whether it has files; 2: comments with their authors;
+    3 (only if it has files): every attachment of the ticket, handed out to the ticket
+    and its comments here.
     """
     stmt = _ticket_page_statement(include_deleted)
     row = db.session.execute(stmt, {"number": number}).unique().one_or_none()
@@ -564,11 +567,12 @@ def ticket_for_page(number: int, *, include_deleted: bool = False) -> Ticket | N
     # Kept on the instance's state (SQLAlchemy's per-object info dict), not a column.
     sa.inspect(ticket).info["requester_tickets"] = (row.open, row.total)
     by_comment: dict[int | None, list[Attachment]] = {}
-    attachments = db.session.scalars(
-        sa.select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
-    )
-    for attachment in attachments:
-        by_comment.setdefault(attachment.comment_id, []).append(attachment)
+    if row.has_files:
+        attachments = db.session.scalars(
+            sa.select(Attachment).where(Attachment.ticket_id == ticket.id).order_by(Attachment.id)
+        )
+        for attachment in attachments:
+            by_comment.setdefault(attachment.comment_id, []).append(attachment)
     set_committed_value(ticket, "attachments", by_comment.get(None, []))
     for comment in ticket.comments:
         set_committed_value(comment, "attachments", by_comment.get(comment.id, []))

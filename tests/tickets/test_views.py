@@ -1,4 +1,5 @@
 import datetime as dt
+import io
 import re
 
 import pytest
@@ -246,24 +247,33 @@ def test_saved_views_are_filter_links_with_live_counts(agent_client, agent, now)
 def test_ticket_page_shows_everything_within_nine_statements(agent_client):
     tags = TagFactory.create_batch(10)
     ticket = TicketFactory(tags=tags, assignee=UserFactory(full_name="Cleo Assigned"))
+    bare = TicketFactory()  # no files; with no macros either, two statements fewer
+    first = agent_client.get(f"/tickets/{bare.number}")
+    assert first.headers["X-DB-Query-Count"] == "7"
     authors = UserFactory.create_batch(4)
     for i in range(200):
         CommentFactory(ticket=ticket, author=authors[i % 4], is_internal=i % 5 == 0,
                        body=f"comment body {i}")  # fmt: skip
     MacroFactory.create_batch(12, set_status=TicketStatus.RESOLVED)
+    sent = agent_client.post(f"/tickets/{ticket.number}/comments", data={
+        "body": "The log", "attachments": [(io.BytesIO(b"ERROR x\n"), "app.log")]},
+        content_type="multipart/form-data")  # fmt: skip
+    assert sent.status_code == 303
     response = agent_client.get(f"/tickets/{ticket.number}")
     assert response.status_code == 200
     # user; "seen" for followers (one UPDATE, which also says whether I follow it); ticket
-    # with people and tags; comments with authors; attachments; staff, tag and macro
-    # choices; the ticket's history (the audit timeline); the macros the reply box offers
-    # with their texts; the email deliveries of its public replies: 5 + 1 timeline + 1
-    # followers + 1 macros (however many there are) + 1 deliveries. The requester, the
-    # CCs and the requester's ticket counts ride in the ticket statement.
+    # with people and tags (and whether it has files); comments with authors; its
+    # attachments (only when it has some); staff, tag and macro choices; the ticket's
+    # history (the audit timeline); the macros the reply box offers with their texts
+    # (only when there are macros); the email deliveries of its public replies. The
+    # requester, the CCs and the requester's ticket counts ride in the ticket statement.
     assert response.headers["X-DB-Query-Count"] == "9"
+    assert "app.log" in response.text
+    assert agent_client.get(f"/tickets/{bare.number}").headers["X-DB-Query-Count"] == "8"
     assert response.text.count("(also changes the ticket)</option>") == 12
     text = response.text
     assert text.count('class="comment internal"') == 40
-    assert text.count('class="comment"') == 160
+    assert text.count('class="comment"') == 161  # and the reply with the file
     assert "comment body 199" in text
     assert "Cleo Assigned" in text
     for tag in tags:
