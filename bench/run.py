@@ -41,6 +41,7 @@ from bench.report import (  # noqa: E402
     update_readme,
     write_results,
 )
+from supportdesk.seed import LAYOUT  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
@@ -85,7 +86,8 @@ def prepare_database() -> tuple[str, float | None]:
     """Create, migrate and seed the bench database unless an identical one exists."""
     admin_url = sa.make_url(ADMIN_URL)
     url = admin_url.set(drivername="postgresql+psycopg2", database=DB_NAME)
-    params = json.dumps({"tickets": TICKETS, "seed": SEED, "schema": head_revision()})
+    params = json.dumps({"tickets": TICKETS, "seed": SEED, "layout": LAYOUT,
+                         "schema": head_revision()})  # fmt: skip
     conn = psycopg2.connect(admin_url.set(drivername="postgresql").render_as_string(False))
     conn.autocommit = True
     with conn.cursor() as cur:

@@ -41,6 +41,9 @@ from supportdesk.tickets.numbering import reserve_ticket_numbers
 from supportdesk.users.models import User, UserRole
 
 BATCH = 20_000
+# Bumped when the same seed draws a different desk (the bench re-seeds its database then).
+# 2: ticket ids follow creation time.
+LAYOUT = 2
 SPAN_DAYS = 730
 
 # fmt: off
@@ -162,7 +165,8 @@ def seed_demo_data(
     if sa.inspect(session.connection()).has_table("customers"):
         with audited_bulk():  # recorded by the one seed.loaded entry below, as tickets are
             customer_ids = _seed_customers(rng, max(1, round(tickets * CUSTOMERS_PER_TICKET)))
-    plan = _Plan(rng, anchor, staff_ids, tag_ids, comments_per_ticket, customer_ids)
+    plan = _Plan(rng, anchor, staff_ids, tag_ids, comments_per_ticket, customer_ids,
+                 total=tickets)  # fmt: skip
     written = comments_written = links_written = 0
     fresh = session.scalar(sa.select(Ticket.id).limit(1)) is None
     defer = fresh and tickets >= defer_indexes_from
@@ -201,8 +205,14 @@ class _Plan:
         tag_ids: list[int],
         comments_per_ticket: float,
         customer_ids: list[int] | None = None,
+        *,
+        total: int = 1,
     ) -> None:
         self.rng, self.anchor = rng, anchor
+        # Tickets are written oldest first, so ids follow creation time as on a real desk
+        # (each is inserted when it arrives): the k-th of ``total`` takes the k-th slice
+        # of the age distribution, a random point within it.
+        self.total, self.written = max(1, total), 0
         self.customer_ids = customer_ids
         self.ticket_columns = TICKET_COLUMNS + (("requester_id",) if customer_ids else ())
         # Most tickets come from anyone; some from a few heavy customers (Zipf-like), so
@@ -235,8 +245,12 @@ class _Plan:
         links: list[tuple[Any, ...]] = []
         ccs: list[tuple[Any, ...]] = []
         for ticket_id, number in zip(ids, numbers, strict=True):
-            age_days = rng.random() ** 1.3 * SPAN_DAYS  # more recent tickets than old ones
-            created = anchor - dt.timedelta(days=age_days, seconds=rng.randrange(86_400))
+            # More recent tickets than old ones (age = u ** 1.3 * span, u uniform), drawn
+            # in order: u falls from 1 to 0 across the load.
+            u = 1 - (self.written + rng.random()) / self.total
+            self.written += 1
+            age_days = max(0.0, u) ** 1.3 * SPAN_DAYS
+            created = anchor - dt.timedelta(days=age_days)
             status = _status_for_age(rng, age_days)
             priority = rng.choices(self.priorities, cum_weights=self.priority_cum)[0]
             unassigned = rng.random() < (0.35 if status == TicketStatus.OPEN else 0.05)

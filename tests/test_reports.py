@@ -9,7 +9,13 @@ from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.reports import charts
-from supportdesk.reports.queries import ReportScope, WeeklyRank, build_report, weekly_ranks
+from supportdesk.reports.queries import (
+    ReportScope,
+    WeeklyRank,
+    build_report,
+    top_tags,
+    weekly_ranks,
+)
 from supportdesk.tickets import service
 from supportdesk.tickets.rules import TicketEdit
 from tests.factories import CommentFactory, TagFactory, TicketFactory, UserFactory
@@ -85,6 +91,29 @@ def test_every_figure_matches_the_hand_computed_desk(desk):
                     "Cy": (1, 2, pytest.approx(51))}  # fmt: skip
     assert [r.name for r in report.assignees] == ["Ben", "Ana", "Cy"]  # most resolved first
     assert report.top_tags == [("billing", 3)]
+
+
+def test_top_tags_bounded_by_the_ids_created_in_range_count_the_same(desk):
+    # Ids out of time order: the newest ticket in range has the highest id, an old one
+    # (out of range, tagged) an id in between, and a tagged one in range was deleted.
+    newest = TicketFactory(created_at=at("2026-03-14 10:00"), tags=[desk["billing"]])
+    db.session.flush()
+    scope = ReportScope(START, END)
+    report = build_report(scope)
+    in_range = db.session.scalars(
+        sa.select(Ticket.id).where(
+            Ticket.deleted_at.is_(None),
+            Ticket.created_at >= scope.start_at,
+            Ticket.created_at < scope.end_at,
+        )  # fmt: skip
+    ).all()
+    assert report.id_range == (min(in_range), max(in_range))
+    assert max(in_range) == newest.id
+    assert report.top_tags == top_tags(scope) == [("billing", 3 + 1)]
+    # A range without tickets has no bound, and no tags.
+    empty = build_report(ReportScope(dt.date(2025, 1, 1), dt.date(2025, 1, 2)))
+    assert empty.id_range is None
+    assert empty.top_tags == []
 
 
 def test_the_weekly_ranking_sql_matches_the_hand_computed_ranks(desk):

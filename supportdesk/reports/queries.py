@@ -87,7 +87,10 @@ def _day(column: SQLColumn) -> sa.ColumnElement[Any]:
 
 def _hours(later: SQLColumn, earlier: SQLColumn) -> sa.ColumnElement[Any]:
     if _is_postgresql():
-        return sa.func.extract("epoch", later - earlier) / 3600.0
+        # date_part is double precision; EXTRACT is numeric since PostgreSQL 14, and
+        # sorting numerics for the medians took 2.5 times as long (68 vs 28 ms for the
+        # 49,000 resolutions of 30 days at 1M tickets).
+        return sa.func.date_part("epoch", later - earlier) / 3600.0
     return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 24.0
 
 
@@ -149,6 +152,9 @@ class Report:
     top_tags: list[tuple[str, int]] = field(default_factory=list)
     overdue: dict[TicketPriority, int] = field(default_factory=dict)
     weekly_ranks: list[WeeklyRank] = field(default_factory=list)
+    # The smallest and largest id among the tickets created in range (None: no such
+    # ticket), read with the counts and used to bound the tag links' scan.
+    id_range: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def created_total(self) -> int:
@@ -186,7 +192,7 @@ def build_report(scope: ReportScope) -> Report:
     report.resolution = resolution_stats(scope)
     report.first_reply = first_reply_stats(scope)
     report.assignees = assignee_rows(scope)
-    report.top_tags = top_tags(scope)
+    report.top_tags = top_tags(scope, report.id_range)
     report.overdue = overdue_by_priority(scope)
     report.weekly_ranks = weekly_ranks(scope)
     return report
@@ -195,7 +201,13 @@ def build_report(scope: ReportScope) -> Report:
 def _counts(report: Report) -> None:
     scope = report.scope
     stmt = (
-        sa.select(Ticket.status, Ticket.priority, sa.func.count())
+        sa.select(
+            Ticket.status,
+            Ticket.priority,
+            sa.func.count(),
+            sa.func.min(Ticket.id),
+            sa.func.max(Ticket.id),
+        )  # fmt: skip
         .where(
             *scope_conditions(scope),
             Ticket.created_at >= scope.start_at,
@@ -205,9 +217,13 @@ def _counts(report: Report) -> None:
     )
     by_status: Counter[TicketStatus] = Counter()
     by_priority: Counter[TicketPriority] = Counter()
-    for status, priority, n in db.session.execute(stmt):
+    lows, highs = [], []
+    for status, priority, n, low, high in db.session.execute(stmt):
         by_status[status] += n
         by_priority[priority] += n
+        lows.append(low)
+        highs.append(high)
+    report.id_range = (min(lows), max(highs)) if lows else None
     report.by_status = {s: by_status[s] for s in TicketStatus}
     report.by_priority = {p: by_priority[p] for p in reversed(TicketPriority)}
 
@@ -337,9 +353,17 @@ def assignee_rows(scope: ReportScope) -> list[AssigneeRow]:
     return rows
 
 
-def top_tags(scope: ReportScope) -> list[tuple[str, int]]:
-    """Return the tags on most tickets created in range (at most TOP_TAGS)."""
+def top_tags(scope: ReportScope, id_range: tuple[int, int] | None = None) -> list[tuple[str, int]]:
+    """Return the tags on most tickets created in range (at most TOP_TAGS).
+
+    ``id_range``, the least and greatest id of the scope's tickets created in range (as
+    :func:`build_report` reads them with the counts), bounds the scan of the tag links:
+    ids follow creation time on a desk, so a month's links are a narrow slice of the
+    link table's primary key instead of all of it (every link was read at 1M tickets:
+    2M rows, 260-390 ms). The bound is implied by the join, so the counts are the same.
+    """
     n = sa.func.count().label("n")
+    bounds = [] if id_range is None else [ticket_tags.c.ticket_id.between(*id_range)]
     stmt = (
         sa.select(Tag.name, n)
         .select_from(ticket_tags.join(Tag, Tag.id == ticket_tags.c.tag_id))
@@ -348,6 +372,7 @@ def top_tags(scope: ReportScope) -> list[tuple[str, int]]:
             *scope_conditions(scope),
             Ticket.created_at >= scope.start_at,
             Ticket.created_at < scope.end_at,
+            *bounds,
         )  # fmt: skip
         .group_by(Tag.name)
         .order_by(n.desc(), Tag.name)
