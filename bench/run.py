@@ -1,6 +1,7 @@
 """`make bench`: seed (or reuse) PostgreSQL, serve with gunicorn, drive a bounded load.
 
-Settings (environment): SUPPORTDESK_BENCH_PG_URL, BENCH_TICKETS (1,000,000),
+Settings (environment): SUPPORTDESK_BENCH_PG_URL, BENCH_TICKETS (1,000,000), BENCH_SCENARIOS
+(a comma-separated subset; such a run leaves docs/benchmarks.md alone),
 BENCH_DURATION (15 s per scenario), BENCH_WARMUP (3 s), BENCH_CONCURRENCY (4),
 BENCH_WORKERS (2). Only 127.0.0.1 is ever contacted; every process started is stopped.
 """
@@ -558,6 +559,14 @@ def drive_with_worker(port: int, inputs: Inputs, env: dict[str, str], sink: Coun
     return scenario, figures
 
 
+PAGE_SCENARIOS = ("list", "list_filtered", "list_deep", "ticket", "edit", "comment",
+                  "search_rare", "search_common", "reports", "reports_live", "api_list",
+                  "api_ticket")  # fmt: skip
+# BENCH_SCENARIOS=reports_live,ticket: only these (and reply_mail, mail_in when named).
+ONLY = tuple(name for name in os.environ.get("BENCH_SCENARIOS", "").split(",") if name)
+_UNKNOWN = set(ONLY) - {*PAGE_SCENARIOS, "reply_mail", "mail_in"}
+if _UNKNOWN:
+    raise SystemExit(f"BENCH_SCENARIOS: no scenario named {', '.join(sorted(_UNKNOWN))}")
 MAIL_IN = int(os.environ.get("BENCH_MAIL_IN", "10000"))
 
 
@@ -652,16 +661,17 @@ def main() -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("gunicorn did not become healthy within 60 s")
             time.sleep(0.3)
-        for name in ("list", "list_filtered", "list_deep", "ticket", "edit", "comment",
-                     "search_rare", "search_common", "reports", "reports_live", "api_list",
-                     "api_ticket"):  # fmt: skip
+        for name in PAGE_SCENARIOS:
+            if ONLY and name not in ONLY:
+                continue
             log(f"scenario {name}: {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
             scenarios.append(drive(port, name, inputs))
-        log(f"scenario reply_mail (with a worker): {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
-        scenario, mail_figures = drive_with_worker(port, inputs, env, sink, database_url)
-        scenarios.append(scenario)
-        log(f"worker: {mail_figures}")
-        if MAIL_IN:
+        if not ONLY or "reply_mail" in ONLY:
+            log(f"scenario reply_mail (with a worker): {WARMUP:.0f} s warm-up + {DURATION:.0f} s")
+            scenario, mail_figures = drive_with_worker(port, inputs, env, sink, database_url)
+            scenarios.append(scenario)
+            log(f"worker: {mail_figures}")
+        if MAIL_IN and (not ONLY or "mail_in" in ONLY):
             log(f"scenario mail_in: {MAIL_IN:,} messages through receive(), then pages beside it")
             busy, mail_in_figures = drive_mail_in(port, inputs, env,
                                                   {s.name: s for s in scenarios})  # fmt: skip
@@ -703,7 +713,9 @@ def main() -> int:
     print(f"\nworker peak RSS {rss:.0f} MB; results: {json_path.relative_to(ROOT)}")
     print(f"mail worker: {mail_figures}")
     print(f"mail in: {mail_in_figures}")
-    if TICKETS >= 1_000_000 and update_readme(ROOT / "docs" / "benchmarks.md", markdown.strip()):
+    if ONLY:
+        print(f"BENCH_SCENARIOS={','.join(ONLY)}: a partial run, docs/benchmarks.md left as it was")
+    elif TICKETS >= 1_000_000 and update_readme(ROOT / "docs" / "benchmarks.md", markdown.strip()):
         print("docs/benchmarks.md updated")
     return 0
 

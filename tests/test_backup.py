@@ -349,7 +349,7 @@ def test_a_damaged_sqlite_desk_is_refused_at_backup_time(desk, tmp_path, backend
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     page_size = connection.execute("PRAGMA page_size").fetchone()[0]
     root = connection.execute(
-        "SELECT rootpage FROM sqlite_master WHERE name = 'ix_tickets_live_created'"
+        "SELECT rootpage FROM sqlite_master WHERE name = 'ix_tickets_live_created_at'"
     ).fetchone()[0]
     connection.close()
     with open(path, "r+b") as raw:  # an index page overwritten: the tables still read
