@@ -1,15 +1,19 @@
 """The reports page against a small desk whose every figure was computed by hand."""
 
 import datetime as dt
+import random
+from collections import Counter
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from supportdesk.db import utcnow
 from supportdesk.extensions import db
 from supportdesk.models import Ticket, TicketPriority, TicketStatus
 from supportdesk.reports import charts
 from supportdesk.reports.queries import (
+    WEEKLY_TOP,
     ReportScope,
     WeeklyRank,
     build_report,
@@ -418,3 +422,52 @@ def test_a_failing_periodic_task_is_logged_paused_and_does_not_stop_the_queues(
     assert worker.run_tasks() == []
     assert calls == [1]  # paused: not tried again on the next pass
     assert worker.run_once(name="test") == {}  # the deliveries go on
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_counts_and_weekly_ranks_equal_a_recount_of_a_random_desk(app, seed):
+    """The summed figures (per day, per assignee, per week with RANK) against the rows."""
+    rng = random.Random(seed)  # noqa: S311  # nosec B311 - a reproducible desk
+    staff = [UserFactory(full_name=f"Agent {i}") for i in range(5)]
+    tags = [TagFactory(name=f"t{seed}-{i}") for i in range(3)]
+    for _ in range(80):
+        created = at("2026-03-01 00:00") + dt.timedelta(hours=rng.randrange(24 * 24))
+        resolved = created + dt.timedelta(hours=rng.randrange(1, 24 * 6))
+        finished = rng.random() < 0.6
+        ticket = TicketFactory(
+            created_at=created, resolved_at=resolved if finished else None,
+            status=rng.choice([S.RESOLVED, S.CLOSED]) if finished else S.OPEN,
+            priority=rng.choice(list(P)), assignee=rng.choice([None, *staff]),
+            tags=rng.sample(tags, rng.randrange(3)),
+        )  # fmt: skip
+        if rng.random() < 0.1:
+            ticket.deleted_at = at("2026-03-20 00:00")
+    db.session.flush()
+    tickets = db.session.scalars(
+        sa.select(Ticket).where(Ticket.deleted_at.is_(None)).options(selectinload(Ticket.tags))
+    ).all()
+    names = {u.id: u.full_name for u in staff}
+    for scope in (ReportScope(START, END), ReportScope(START, END, tag_id=tags[0].id),
+                  ReportScope(START, END, assignee=str(staff[0].id))):  # fmt: skip
+        mine = [t for t in tickets
+                if (scope.tag_id is None or scope.tag_id in {g.id for g in t.tags})
+                and (not scope.assignee or str(t.assignee_id) == scope.assignee)]  # fmt: skip
+        report = build_report(scope)
+        created = Counter(t.created_at.date() for t in mine if START <= t.created_at.date() <= END)
+        assert {d: n for d, n in report.created_per_day.items() if n} == created
+        done = [t for t in mine if t.resolved_at and START <= t.resolved_at.date() <= END]
+        assert {d: n for d, n in report.resolved_per_day.items() if n} == Counter(
+            t.resolved_at.date() for t in done
+        )
+        assert {r.user_id: r.resolved for r in report.assignees if r.resolved} == Counter(
+            t.assignee_id for t in done
+        )
+        weekly = Counter((t.resolved_at.date() - dt.timedelta(days=t.resolved_at.weekday()),
+                          t.assignee_id) for t in done if t.assignee_id)  # fmt: skip
+        expected = []
+        for (week, user), n in weekly.items():
+            rank = 1 + sum(1 for (w, _), m in weekly.items() if w == week and m > n)
+            if rank <= WEEKLY_TOP:
+                expected.append(WeeklyRank(week, user, names[user], n, rank))
+        expected.sort(key=lambda r: (r.week, r.rank, r.name))
+        assert report.weekly_ranks == expected == weekly_ranks(scope)
