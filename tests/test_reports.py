@@ -123,7 +123,7 @@ def test_top_tags_bounded_by_the_ids_created_in_range_count_the_same(desk):
     assert build_report(empty).top_tags == []
 
 
-def test_the_weekly_ranking_sql_matches_the_hand_computed_ranks(desk):
+def test_the_weekly_ranking_matches_the_hand_computed_ranks(desk):
     ana, ben, cy = (desk[k].id for k in ("ana", "ben", "cy"))
     week1, week2 = dt.date(2026, 3, 2), dt.date(2026, 3, 9)
     assert weekly_ranks(ReportScope(START, END)) == [
@@ -273,7 +273,7 @@ def test_a_report_is_shared_until_its_maximum_age_then_computed_again(desk, agen
     from supportdesk.reports.models import ReportSnapshot
 
     first = agent_client.get("/reports/", query_string=REPORT_ARGS)
-    # Computed: the snapshot lookup, the 14 statements, storing it and dropping old ones.
+    # Computed: the snapshot lookup, the 12 statements, storing it and dropping old ones.
     assert first.headers["X-DB-Query-Count"] == "15"
     assert "Figures computed just now" in first.text
     second = agent_client.get("/reports/", query_string=REPORT_ARGS)
